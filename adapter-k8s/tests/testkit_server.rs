@@ -1,0 +1,137 @@
+//! The test API server, exercised through kube's real client: list and watch with resource
+//! versions, bookmarks, 410 Gone after compaction, conflicts, patches and graceful deletion.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::runtime::watcher;
+use serde_json::json;
+use sparkq_adapter_k8s::testkit::{TestApiServer, TestNode};
+
+fn pod(name: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"app": "x"}},
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+    }))
+    .expect("a valid pod")
+}
+
+#[tokio::test]
+async fn create_get_conflict_and_patches_behave_like_the_api_server() {
+    let server = TestApiServer::start().await.expect("server starts");
+    let pods: Api<Pod> = Api::namespaced(server.client(), "ns");
+    let created = pods.create(&PostParams::default(), &pod("a")).await.expect("created");
+    assert_eq!(created.status.and_then(|s| s.phase).as_deref(), Some("Pending"));
+
+    let again = pods.create(&PostParams::default(), &pod("a")).await;
+    assert!(matches!(again, Err(kube::Error::Api(s)) if s.code == 409), "AlreadyExists");
+
+    let mut stale = pods.get("a").await.expect("get");
+    pods.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"b": "1"}}})))
+        .await
+        .expect("merge patch");
+    stale.metadata.labels = None;
+    let conflict = pods.replace("a", &PostParams::default(), &stale).await;
+    assert!(matches!(conflict, Err(kube::Error::Api(s)) if s.code == 409), "stale replace conflicts");
+
+    let status = json!({"status": {"phase": "Running"}});
+    let patched = pods.patch_status("a", &PatchParams::default(), &Patch::Merge(status)).await.expect("status");
+    assert_eq!(patched.status.and_then(|s| s.phase).as_deref(), Some("Running"));
+
+    let missing = pods.get("nope").await;
+    assert!(matches!(missing, Err(kube::Error::Api(s)) if s.code == 404));
+
+    let maps: Api<ConfigMap> = Api::namespaced(server.client(), "ns");
+    let apply = PatchParams::apply("test");
+    maps.patch("m", &apply, &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"}})))
+        .await
+        .expect("server-side apply creates");
+}
+
+#[tokio::test]
+async fn bound_pods_terminate_until_the_kubelet_removes_them() {
+    let server = TestApiServer::start().await.expect("server starts");
+    server.add_node(TestNode::new("n1", "4", "8Gi")).expect("node");
+    let pods: Api<Pod> = Api::namespaced(server.client(), "ns");
+    pods.create(&PostParams::default(), &pod("a")).await.expect("created");
+    server.bind_pod("ns", "a", "n1").expect("bound");
+    pods.delete("a", &DeleteParams::default()).await.expect("deleted");
+    let terminating = pods.get("a").await.expect("still there");
+    assert!(terminating.metadata.deletion_timestamp.is_some());
+    assert!(server.remove("Pod", "ns", "a"));
+    assert!(pods.get_opt("a").await.expect("get").is_none());
+}
+
+#[tokio::test]
+async fn watch_resumes_from_a_version_and_gets_gone_after_compaction() {
+    let server = TestApiServer::start().await.expect("server starts");
+    let pods: Api<Pod> = Api::namespaced(server.client(), "ns");
+    pods.create(&PostParams::default(), &pod("a")).await.expect("a");
+    let list = pods.list(&ListParams::default()).await.expect("list");
+    let rv = list.metadata.resource_version.expect("list rv");
+    pods.create(&PostParams::default(), &pod("b")).await.expect("b");
+
+    let mut stream = pods.watch(&WatchParams::default(), &rv).await.expect("watch").boxed();
+    match stream.try_next().await.expect("event") {
+        Some(WatchEvent::Added(p)) => assert_eq!(p.metadata.name.as_deref(), Some("b")),
+        other => panic!("expected b added, got {other:?}"),
+    }
+    drop(stream);
+
+    server.compact();
+    let mut stream = pods.watch(&WatchParams::default(), &rv).await.expect("watch").boxed();
+    match stream.try_next().await.expect("event") {
+        Some(WatchEvent::Error(e)) => assert_eq!(e.code, 410),
+        other => panic!("expected 410, got {other:?}"),
+    }
+
+    let bookmarks = WatchParams::default().bookmarks(true);
+    let now = server.resource_version().to_string();
+    let mut stream = pods.watch(&bookmarks, &now).await.expect("watch").boxed();
+    server.send_bookmarks();
+    match tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await {
+        Ok(Ok(Some(WatchEvent::Bookmark(b)))) => assert_eq!(b.metadata.resource_version, now),
+        other => panic!("expected a bookmark, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn kube_watcher_relists_after_breaks_and_410_without_losing_objects() {
+    let server = TestApiServer::start().await.expect("server starts");
+    let pods: Api<Pod> = Api::namespaced(server.client(), "ns");
+    let cfg = watcher::Config::default().labels("app=x");
+    let mut events = watcher(pods.clone(), cfg).boxed();
+    let mut names = std::collections::BTreeSet::new();
+    let mut inits = 0;
+    pods.create(&PostParams::default(), &pod("a")).await.expect("a");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut step = 0;
+    while names.len() < 3 || inits < 3 {
+        let next = tokio::time::timeout_at(deadline, events.next()).await.expect("in time");
+        match next.expect("stream open").expect("no error") {
+            watcher::Event::Init => inits += 1,
+            watcher::Event::InitApply(p) | watcher::Event::Apply(p) => {
+                names.insert(p.metadata.name.unwrap_or_default());
+            }
+            watcher::Event::InitDone => {
+                step += 1;
+                match step {
+                    1 => {
+                        pods.create(&PostParams::default(), &pod("b")).await.expect("b");
+                        server.break_watches();
+                    }
+                    2 => {
+                        server.compact();
+                        server.break_watches();
+                        pods.create(&PostParams::default(), &pod("c")).await.expect("c");
+                    }
+                    _ => {}
+                }
+            }
+            watcher::Event::Delete(_) => {}
+        }
+    }
+    assert_eq!(names.into_iter().collect::<Vec<_>>(), ["a", "b", "c"]);
+}

@@ -1,0 +1,758 @@
+//! Per-node capacity, reservations and placement.
+//!
+//! Free capacity is kept per node, never as a cluster-wide sum:
+//! `free = allocatable − requests of bound non-terminal pods − reservations`. Placement follows
+//! one rule, shared by the scheduler's fit check and the simulator's stand-in for
+//! kube-scheduler: among the nodes where a pod fits, the highest (spread) or lowest (binpack)
+//! mean of the free CPU and memory fractions after placement, ties broken by node name.
+//!
+//! Finding that node must not cost a scan of every node for every pod. Nodes with the same
+//! allocatable amounts, labels and taints form a *class*; inside a class the score order does
+//! not depend on the pod (the pod subtracts the same fractions everywhere), so each class keeps
+//! its schedulable nodes in a `BTreeSet` ordered by `free_cpu × alloc_memory + free_memory ×
+//! alloc_cpu`. A pod is tried against the best-ordered fitting node of each eligible class,
+//! and the search inside a class stops as soon as the order key says no further node can fit.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::job::{Constraints, JobPods, PodRole, Taint};
+use crate::quantity::{format_bytes, format_cpu};
+use crate::resources::{ResourceKind, Resources};
+use crate::scheduler::PlacementRule;
+
+/// A node's identity inside one [`Cluster`]; ids of removed nodes are reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NodeId(pub u32);
+
+/// What the cluster says of a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    pub name: Arc<str>,
+    pub allocatable: Resources,
+    /// Label key and value pairs, sorted by key.
+    pub labels: Vec<(Arc<str>, Arc<str>)>,
+    pub taints: Vec<Taint>,
+    /// False when the node is cordoned or not Ready: it then offers nothing.
+    pub schedulable: bool,
+}
+
+/// A node with what is bound to it and reserved on it.
+#[derive(Clone, Debug)]
+pub struct NodeState {
+    pub spec: NodeSpec,
+    /// Requests of every non-terminal pod bound to the node, terminating ones included.
+    pub used: Resources,
+    /// Capacity held for admitted jobs whose pods have not appeared yet.
+    pub reserved: Resources,
+    class: usize,
+    order_key: i128,
+}
+
+impl NodeState {
+    /// `allocatable − used − reserved`; negative when the node is overcommitted.
+    pub fn free(&self) -> Resources {
+        let mut free = self.spec.allocatable.clone();
+        free.sub(&self.used);
+        free.sub(&self.reserved);
+        free
+    }
+
+    fn free_cpu_millis(&self) -> i64 {
+        self.spec.allocatable.cpu_millis - self.used.cpu_millis - self.reserved.cpu_millis
+    }
+
+    fn free_memory_bytes(&self) -> i64 {
+        self.spec.allocatable.memory_bytes - self.used.memory_bytes - self.reserved.memory_bytes
+    }
+
+    fn fits(&self, request: &Resources) -> bool {
+        let alloc = &self.spec.allocatable;
+        alloc.cpu_millis - self.used.cpu_millis - self.reserved.cpu_millis >= request.cpu_millis
+            && alloc.memory_bytes - self.used.memory_bytes - self.reserved.memory_bytes
+                >= request.memory_bytes
+            && alloc.pods - self.used.pods - self.reserved.pods >= request.pods
+            && (request.extended.is_empty() || self.free().covers(request))
+    }
+}
+
+/// Nodes that are interchangeable but for what runs on them.
+#[derive(Clone, Debug)]
+struct NodeClass {
+    allocatable: Resources,
+    labels: Vec<(Arc<str>, Arc<str>)>,
+    taints: Vec<Taint>,
+    /// Schedulable members by (placement order key, name).
+    ordered: BTreeSet<(i128, Arc<str>, NodeId)>,
+    /// Every member, schedulable or not.
+    members: usize,
+}
+
+type ClassShape = (Resources, Vec<(Arc<str>, Arc<str>)>, Vec<Taint>);
+
+/// Why a set of pods could not be placed now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Shortfall {
+    /// The summed free capacity of the eligible nodes is short of this resource by `gap`.
+    Insufficient { resource: ResourceKind, gap: i64 },
+    /// The sum would fit, but no placement of the pods one at a time does.
+    Fragmented,
+}
+
+/// The nodes chosen for a job's pods: index 0 is the driver, then the executors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub nodes: Vec<NodeId>,
+}
+
+/// The cluster as the scheduler sees it.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    rule: PlacementRule,
+    nodes: Vec<Option<NodeState>>,
+    vacant: Vec<u32>,
+    by_name: BTreeMap<Arc<str>, NodeId>,
+    classes: Vec<NodeClass>,
+    class_of_shape: BTreeMap<ClassShape, usize>,
+    /// Bumped whenever nodes are added, removed, or change shape or schedulability.
+    node_epoch: u64,
+}
+
+impl Cluster {
+    pub fn new(rule: PlacementRule) -> Cluster {
+        Cluster {
+            rule,
+            nodes: Vec::new(),
+            vacant: Vec::new(),
+            by_name: BTreeMap::new(),
+            classes: Vec::new(),
+            class_of_shape: BTreeMap::new(),
+            node_epoch: 0,
+        }
+    }
+
+    pub fn rule(&self) -> PlacementRule {
+        self.rule
+    }
+
+    /// Changes each time the set of nodes, their shapes or their schedulability change.
+    pub fn node_epoch(&self) -> u64 {
+        self.node_epoch
+    }
+
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The node behind an id. Ids come from this cluster, so a stale one is a caller bug.
+    pub fn node(&self, id: NodeId) -> &NodeState {
+        self.nodes[id.0 as usize].as_ref().expect("node id refers to a live node")
+    }
+
+    /// Every node, by name.
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &NodeState)> + '_ {
+        self.by_name.values().map(|&id| (id, self.node(id)))
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Adds a node, or updates one of the same name keeping what is bound and reserved on it.
+    pub fn upsert_node(&mut self, spec: NodeSpec) -> NodeId {
+        if let Some(id) = self.node_id(&spec.name) {
+            let (used, reserved) = {
+                let old = self.node(id);
+                if old.spec == spec {
+                    return id;
+                }
+                (old.used.clone(), old.reserved.clone())
+            };
+            self.detach(id);
+            self.attach(id, spec, used, reserved);
+            self.node_epoch += 1;
+            return id;
+        }
+        let id = match self.vacant.pop() {
+            Some(slot) => NodeId(slot),
+            None => {
+                self.nodes.push(None);
+                NodeId(self.nodes.len() as u32 - 1)
+            }
+        };
+        self.by_name.insert(spec.name.clone(), id);
+        self.attach(id, spec, Resources::ZERO, Resources::ZERO);
+        self.node_epoch += 1;
+        id
+    }
+
+    /// Removes a node; what was bound or reserved on it goes with it.
+    pub fn remove_node(&mut self, name: &str) -> Option<NodeState> {
+        let id = self.by_name.remove(name)?;
+        self.detach(id);
+        self.vacant.push(id.0);
+        self.node_epoch += 1;
+        self.nodes[id.0 as usize].take()
+    }
+
+    /// Cordons or uncordons a node. Returns false when there is no such node.
+    pub fn set_schedulable(&mut self, name: &str, schedulable: bool) -> bool {
+        let Some(id) = self.node_id(name) else { return false };
+        let mut spec = self.node(id).spec.clone();
+        spec.schedulable = schedulable;
+        self.upsert_node(spec);
+        true
+    }
+
+    /// A pod bound to the node starts counting.
+    pub fn add_pod(&mut self, id: NodeId, request: &Resources) {
+        self.update(id, |node| node.used.add(request));
+    }
+
+    /// A pod is gone from the node.
+    pub fn remove_pod(&mut self, id: NodeId, request: &Resources) {
+        self.update(id, |node| node.used.sub(request));
+    }
+
+    pub fn reserve(&mut self, id: NodeId, request: &Resources) {
+        self.update(id, |node| node.reserved.add(request));
+    }
+
+    pub fn unreserve(&mut self, id: NodeId, request: &Resources) {
+        self.update(id, |node| node.reserved.sub(request));
+    }
+
+    /// Allocatable capacity of the schedulable nodes.
+    pub fn capacity(&self) -> Resources {
+        let mut total = Resources::ZERO;
+        for (_, node) in self.nodes().filter(|(_, n)| n.spec.schedulable) {
+            total.add(&node.spec.allocatable);
+        }
+        total
+    }
+
+    /// Requests bound and capacity reserved, over every node.
+    pub fn allocated(&self) -> (Resources, Resources) {
+        let (mut used, mut reserved) = (Resources::ZERO, Resources::ZERO);
+        for (_, node) in self.nodes() {
+            used.add(&node.used);
+            reserved.add(&node.reserved);
+        }
+        (used, reserved)
+    }
+
+    /// Free capacity summed over the schedulable nodes, never below zero per node.
+    pub fn free_total(&self) -> Resources {
+        let mut total = Resources::ZERO;
+        for (_, node) in self.nodes().filter(|(_, n)| n.spec.schedulable) {
+            let free = node.free();
+            total.cpu_millis += free.cpu_millis.max(0);
+            total.memory_bytes += free.memory_bytes.max(0);
+            total.pods += free.pods.max(0);
+        }
+        total
+    }
+
+    /// The node where one pod would go now, by the placement rule, or `None`.
+    pub fn place(&self, request: &Resources, constraints: &Constraints) -> Option<NodeId> {
+        let mut best: Option<(f64, &Arc<str>, NodeId)> = None;
+        for class in &self.classes {
+            if !self.class_admits(class, request, constraints) {
+                continue;
+            }
+            let Some(id) = self.first_fit_in_class(class, request) else { continue };
+            let node = self.node(id);
+            let score = score_after(node, request);
+            let better = match &best {
+                None => true,
+                Some((best_score, best_name, _)) => {
+                    let by_score = match self.rule {
+                        PlacementRule::Spread => score.total_cmp(best_score).reverse(),
+                        PlacementRule::Binpack => score.total_cmp(best_score),
+                    };
+                    by_score.then_with(|| node.spec.name.cmp(best_name)) == Ordering::Less
+                }
+            };
+            if better {
+                best = Some((score, &node.spec.name, id));
+            }
+        }
+        best.map(|(_, _, id)| id)
+    }
+
+    /// Places every pod of a job, one at a time, holding each as a reservation so the next
+    /// pod sees it. On success the reservations stay and the chosen nodes are returned; on
+    /// failure nothing is left reserved.
+    pub fn reserve_job(
+        &mut self,
+        pods: &JobPods,
+        constraints: &Constraints,
+    ) -> Result<Placement, Shortfall> {
+        let mut nodes = Vec::with_capacity(pods.pod_count() as usize);
+        for index in 0..pods.pod_count() {
+            let request = pods.request(index);
+            match self.place(request, constraints) {
+                Some(id) => {
+                    self.reserve(id, request);
+                    nodes.push(id);
+                }
+                None => {
+                    for (index, &id) in nodes.iter().enumerate() {
+                        self.unreserve(id, pods.request(index as u32));
+                    }
+                    return Err(self.shortfall(pods, constraints));
+                }
+            }
+        }
+        Ok(Placement { nodes })
+    }
+
+    /// Why the job's pods cannot all be placed now: the resource the eligible nodes lack most
+    /// in sum, or fragmentation when the sum would do.
+    pub fn shortfall(&self, pods: &JobPods, constraints: &Constraints) -> Shortfall {
+        let request = pods.total();
+        let mut free = Resources::ZERO;
+        for class in &self.classes {
+            if !self.class_admits(class, pods.request(0), constraints)
+                && !self.class_admits(class, &pods.executor, constraints)
+            {
+                continue;
+            }
+            for (_, _, id) in &class.ordered {
+                let mut node_free = self.node(*id).free();
+                node_free.cpu_millis = node_free.cpu_millis.max(0);
+                node_free.memory_bytes = node_free.memory_bytes.max(0);
+                node_free.pods = node_free.pods.max(0);
+                free.add(&node_free);
+            }
+        }
+        // The resource short by the largest share of what the job asks for.
+        let worst = request
+            .kinds()
+            .filter_map(|kind| {
+                let asked = request.amount(&kind);
+                let gap = asked - free.amount(&kind).max(0);
+                (gap > 0).then(|| (gap as f64 / asked as f64, kind, gap))
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
+        match worst {
+            Some((_, resource, gap)) => Shortfall::Insufficient { resource, gap },
+            None => Shortfall::Fragmented,
+        }
+    }
+
+    /// Whether the job could be placed on this cluster with nothing running and every node
+    /// schedulable, cordoned ones included. `Err` says which pod, which resource and what the
+    /// largest node offers.
+    pub fn fits_when_empty(&self, pods: &JobPods, constraints: &Constraints) -> Result<(), String> {
+        let eligible: Vec<&NodeState> = self
+            .nodes()
+            .map(|(_, node)| node)
+            .filter(|node| {
+                constraints.selects(&node.spec.labels) && constraints.tolerates_all(&node.spec.taints)
+            })
+            .collect();
+        if eligible.is_empty() {
+            return Err(format!(
+                "no node matches the job's node selector and tolerations ({} nodes in the cluster)",
+                self.node_count()
+            ));
+        }
+        // Each pod alone must fit on some node.
+        for role in [PodRole::Driver, PodRole::Executor] {
+            if role == PodRole::Executor && pods.executors == 0 {
+                continue;
+            }
+            let request = if role == PodRole::Driver { &pods.driver } else { &pods.executor };
+            if eligible.iter().any(|node| node.spec.allocatable.covers(request)) {
+                continue;
+            }
+            let kind = request
+                .kinds()
+                .find(|kind| eligible.iter().all(|n| n.spec.allocatable.amount(kind) < request.amount(kind)))
+                .unwrap_or(ResourceKind::Cpu);
+            let largest = eligible
+                .iter()
+                .max_by(|a, b| {
+                    a.spec
+                        .allocatable
+                        .amount(&kind)
+                        .cmp(&b.spec.allocatable.amount(&kind))
+                        .then_with(|| b.spec.name.cmp(&a.spec.name))
+                })
+                .map(|n| (n.spec.name.clone(), n.spec.allocatable.amount(&kind)));
+            let (largest_name, largest_amount) = largest.unwrap_or_else(|| ("?".into(), 0));
+            return Err(format!(
+                "{role} pod requests {} {kind} but the largest node, {largest_name}, has {} allocatable",
+                show_amount(&kind, request.amount(&kind)),
+                show_amount(&kind, largest_amount),
+            ));
+        }
+        // All pods together, placed one at a time on the empty eligible nodes.
+        let mut free: Vec<Resources> =
+            eligible.iter().map(|node| node.spec.allocatable.clone()).collect();
+        for index in 0..pods.pod_count() {
+            let request = pods.request(index);
+            let chosen = (0..free.len())
+                .filter(|&i| free[i].covers(request))
+                .max_by(|&a, &b| {
+                    let sa = fraction_score(&free[a], &eligible[a].spec.allocatable, request);
+                    let sb = fraction_score(&free[b], &eligible[b].spec.allocatable, request);
+                    let by_score = match self.rule {
+                        PlacementRule::Spread => sa.total_cmp(&sb),
+                        PlacementRule::Binpack => sb.total_cmp(&sa),
+                    };
+                    by_score.then_with(|| eligible[b].spec.name.cmp(&eligible[a].spec.name))
+                });
+            match chosen {
+                Some(i) => free[i].sub(request),
+                None => {
+                    let kind = eligible
+                        .iter()
+                        .map(|n| n.spec.allocatable.clone())
+                        .fold(Resources::ZERO, |mut sum, a| {
+                            sum.add(&a);
+                            sum
+                        })
+                        .first_shortfall(&pods.total())
+                        .map_or(ResourceKind::Cpu, |(kind, _)| kind);
+                    let largest = eligible
+                        .iter()
+                        .max_by(|a, b| {
+                            a.spec
+                                .allocatable
+                                .amount(&kind)
+                                .cmp(&b.spec.allocatable.amount(&kind))
+                                .then_with(|| b.spec.name.cmp(&a.spec.name))
+                        })
+                        .map(|n| (n.spec.name.clone(), n.spec.allocatable.amount(&kind)))
+                        .unwrap_or_else(|| ("?".into(), 0));
+                    return Err(format!(
+                        "driver and {} executors ({} {kind} in all) do not fit together even on \
+                         the empty cluster: {} of {} pods placed; the largest node, {}, has {} \
+                         allocatable",
+                        pods.executors,
+                        show_amount(&kind, pods.total().amount(&kind)),
+                        index,
+                        pods.pod_count(),
+                        largest.0,
+                        show_amount(&kind, largest.1),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the cluster's own bookkeeping: every class index holds exactly the schedulable
+    /// nodes under their current keys. For tests and simulation invariants.
+    pub fn check_index(&self) -> Result<(), String> {
+        let mut indexed = 0;
+        for class in &self.classes {
+            for (key, name, id) in &class.ordered {
+                let node = self.node(*id);
+                if &node.spec.name != name || node.order_key != *key || !node.spec.schedulable {
+                    return Err(format!("index entry for {name} is stale"));
+                }
+                if self.order_key(class, node) != *key {
+                    return Err(format!("order key of {name} does not match its free capacity"));
+                }
+                indexed += 1;
+            }
+        }
+        let schedulable = self.nodes().filter(|(_, n)| n.spec.schedulable).count();
+        if indexed != schedulable {
+            return Err(format!("{indexed} nodes indexed, {schedulable} schedulable"));
+        }
+        Ok(())
+    }
+
+    fn class_admits(&self, class: &NodeClass, request: &Resources, c: &Constraints) -> bool {
+        !class.ordered.is_empty()
+            && class.allocatable.covers(request)
+            && c.selects(&class.labels)
+            && c.tolerates_all(&class.taints)
+    }
+
+    /// The first node in the class's placement order that has room for the request.
+    fn first_fit_in_class(&self, class: &NodeClass, request: &Resources) -> Option<NodeId> {
+        let alloc = &class.allocatable;
+        // The smallest order key a node can have and still hold the request.
+        let needed = i128::from(request.cpu_millis) * i128::from(alloc.memory_bytes.max(1))
+            + i128::from(request.memory_bytes) * i128::from(alloc.cpu_millis.max(1));
+        match self.rule {
+            PlacementRule::Spread => {
+                // Keys are stored negated: ascending order is most free first.
+                for (key, _, id) in &class.ordered {
+                    if -key < needed {
+                        return None;
+                    }
+                    if self.node(*id).fits(request) {
+                        return Some(*id);
+                    }
+                }
+                None
+            }
+            PlacementRule::Binpack => {
+                let start: (i128, Arc<str>, NodeId) = (needed, Arc::from(""), NodeId(0));
+                class
+                    .ordered
+                    .range(start..)
+                    .map(|(_, _, id)| *id)
+                    .find(|id| self.node(*id).fits(request))
+            }
+        }
+    }
+
+    fn order_key(&self, class: &NodeClass, node: &NodeState) -> i128 {
+        let alloc = &class.allocatable;
+        let key = i128::from(node.free_cpu_millis()) * i128::from(alloc.memory_bytes.max(1))
+            + i128::from(node.free_memory_bytes()) * i128::from(alloc.cpu_millis.max(1));
+        match self.rule {
+            PlacementRule::Spread => -key,
+            PlacementRule::Binpack => key,
+        }
+    }
+
+    fn attach(&mut self, id: NodeId, spec: NodeSpec, used: Resources, reserved: Resources) {
+        let shape = (spec.allocatable.clone(), spec.labels.clone(), spec.taints.clone());
+        let class = match self.class_of_shape.get(&shape) {
+            Some(&class) => class,
+            None => {
+                self.classes.push(NodeClass {
+                    allocatable: spec.allocatable.clone(),
+                    labels: spec.labels.clone(),
+                    taints: spec.taints.clone(),
+                    ordered: BTreeSet::new(),
+                    members: 0,
+                });
+                self.class_of_shape.insert(shape, self.classes.len() - 1);
+                self.classes.len() - 1
+            }
+        };
+        let mut node = NodeState { spec, used, reserved, class, order_key: 0 };
+        node.order_key = self.order_key(&self.classes[class], &node);
+        let class = &mut self.classes[class];
+        class.members += 1;
+        if node.spec.schedulable {
+            class.ordered.insert((node.order_key, node.spec.name.clone(), id));
+        }
+        self.nodes[id.0 as usize] = Some(node);
+    }
+
+    fn detach(&mut self, id: NodeId) {
+        let node = self.nodes[id.0 as usize].as_ref().expect("detaching a live node");
+        let class = &mut self.classes[node.class];
+        class.members -= 1;
+        class.ordered.remove(&(node.order_key, node.spec.name.clone(), id));
+    }
+
+    fn update(&mut self, id: NodeId, change: impl FnOnce(&mut NodeState)) {
+        let slot = id.0 as usize;
+        let (class, old_key, name, schedulable) = {
+            let node = self.nodes[slot].as_mut().expect("updating a live node");
+            change(node);
+            (node.class, node.order_key, node.spec.name.clone(), node.spec.schedulable)
+        };
+        let new_key = {
+            let node = self.nodes[slot].as_ref().expect("updating a live node");
+            self.order_key(&self.classes[class], node)
+        };
+        if new_key != old_key {
+            if let Some(node) = self.nodes[slot].as_mut() {
+                node.order_key = new_key;
+            }
+            if schedulable {
+                let ordered = &mut self.classes[class].ordered;
+                ordered.remove(&(old_key, name.clone(), id));
+                ordered.insert((new_key, name, id));
+            }
+        }
+    }
+}
+
+/// The rule's score: the mean of the free CPU and memory fractions after placing `request`.
+fn score_after(node: &NodeState, request: &Resources) -> f64 {
+    fraction_score(&node.free(), &node.spec.allocatable, request)
+}
+
+fn fraction_score(free: &Resources, allocatable: &Resources, request: &Resources) -> f64 {
+    let fraction = |free: i64, request: i64, alloc: i64| {
+        if alloc <= 0 { 0.0 } else { (free - request) as f64 / alloc as f64 }
+    };
+    (fraction(free.cpu_millis, request.cpu_millis, allocatable.cpu_millis)
+        + fraction(free.memory_bytes, request.memory_bytes, allocatable.memory_bytes))
+        / 2.0
+}
+
+/// An amount of a resource in its usual notation.
+pub fn show_amount(kind: &ResourceKind, amount: i64) -> String {
+    match kind {
+        ResourceKind::Cpu => format_cpu(amount),
+        ResourceKind::Memory => format_bytes(amount),
+        ResourceKind::Pods | ResourceKind::Extended(_) => amount.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GI: i64 = 1 << 30;
+
+    fn node(name: &str, cpu: i64, memory_gi: i64) -> NodeSpec {
+        NodeSpec {
+            name: name.into(),
+            allocatable: Resources { cpu_millis: cpu * 1000, memory_bytes: memory_gi * GI, pods: 110, extended: vec![] },
+            labels: vec![],
+            taints: vec![],
+            schedulable: true,
+        }
+    }
+
+    /// The rule computed the plain way: every node, the score formula, ties by name.
+    fn place_by_scan(cluster: &Cluster, request: &Resources, rule: PlacementRule) -> Option<Arc<str>> {
+        let mut best: Option<(f64, Arc<str>)> = None;
+        for (_, n) in cluster.nodes() {
+            if !n.spec.schedulable || !n.free().covers(request) {
+                continue;
+            }
+            let free = n.free();
+            let alloc = &n.spec.allocatable;
+            let score = ((free.cpu_millis - request.cpu_millis) as f64 / alloc.cpu_millis as f64
+                + (free.memory_bytes - request.memory_bytes) as f64 / alloc.memory_bytes as f64)
+                / 2.0;
+            let better = match &best {
+                None => true,
+                Some((s, name)) => match rule {
+                    PlacementRule::Spread => score > *s || (score == *s && n.spec.name < *name),
+                    PlacementRule::Binpack => score < *s || (score == *s && n.spec.name < *name),
+                },
+            };
+            if better {
+                best = Some((score, n.spec.name.clone()));
+            }
+        }
+        best.map(|(_, name)| name)
+    }
+
+    #[test]
+    fn spread_picks_the_emptiest_node_and_breaks_ties_by_name() {
+        let mut cluster = Cluster::new(PlacementRule::Spread);
+        for name in ["b", "a", "c"] {
+            cluster.upsert_node(node(name, 8, 32));
+        }
+        let pod = Resources::pod(1000, 4 * GI);
+        let first = cluster.place(&pod, &Constraints::default()).expect("fits");
+        assert_eq!(cluster.node(first).spec.name.as_ref(), "a");
+        cluster.add_pod(first, &pod);
+        let second = cluster.place(&pod, &Constraints::default()).expect("fits");
+        assert_eq!(cluster.node(second).spec.name.as_ref(), "b");
+    }
+
+    #[test]
+    fn binpack_fills_the_fullest_node_that_still_fits() {
+        let mut cluster = Cluster::new(PlacementRule::Binpack);
+        for name in ["a", "b"] {
+            cluster.upsert_node(node(name, 8, 32));
+        }
+        let b = cluster.node_id("b").expect("b exists");
+        cluster.add_pod(b, &Resources::pod(6000, 8 * GI));
+        let small = Resources::pod(1000, GI);
+        assert_eq!(cluster.place(&small, &Constraints::default()), Some(b));
+        let big = Resources::pod(4000, GI);
+        assert_eq!(cluster.place(&big, &Constraints::default()), cluster.node_id("a"));
+    }
+
+    #[test]
+    fn cordoned_nodes_offer_nothing_and_reservations_count() {
+        let mut cluster = Cluster::new(PlacementRule::Spread);
+        cluster.upsert_node(node("a", 4, 16));
+        cluster.upsert_node(node("b", 4, 16));
+        assert!(cluster.set_schedulable("a", false));
+        let pod = Resources::pod(3000, GI);
+        let b = cluster.node_id("b").expect("b exists");
+        assert_eq!(cluster.place(&pod, &Constraints::default()), Some(b));
+        cluster.reserve(b, &pod);
+        assert_eq!(cluster.place(&pod, &Constraints::default()), None);
+        cluster.unreserve(b, &pod);
+        assert_eq!(cluster.place(&pod, &Constraints::default()), Some(b));
+        cluster.check_index().expect("index consistent");
+    }
+
+    #[test]
+    fn indexed_placement_agrees_with_a_full_scan() {
+        // A small deterministic generator (an LCG), independent of the code under test.
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |bound: u64| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % bound
+        };
+        for rule in [PlacementRule::Spread, PlacementRule::Binpack] {
+            let mut cluster = Cluster::new(rule);
+            for i in 0..40 {
+                let (cpu, mem) = [(8, 32), (16, 64), (4, 64)][i % 3];
+                cluster.upsert_node(node(&format!("n{i:02}"), cpu, mem));
+            }
+            let mut placed = Vec::new();
+            for _ in 0..400 {
+                if next(4) == 0 && !placed.is_empty() {
+                    let (id, pod): (NodeId, Resources) = placed.remove(next(placed.len() as u64) as usize);
+                    cluster.remove_pod(id, &pod);
+                    continue;
+                }
+                let pod = Resources::pod((1 + next(8) as i64) * 500, (1 + next(16) as i64) * GI / 2);
+                let expected = place_by_scan(&cluster, &pod, rule);
+                let got = cluster.place(&pod, &Constraints::default());
+                assert_eq!(got.map(|id| cluster.node(id).spec.name.clone()), expected);
+                if let Some(id) = got {
+                    cluster.add_pod(id, &pod);
+                    placed.push((id, pod));
+                }
+                cluster.check_index().expect("index consistent");
+            }
+        }
+    }
+
+    #[test]
+    fn reserve_job_rolls_back_when_a_pod_does_not_fit() {
+        let mut cluster = Cluster::new(PlacementRule::Spread);
+        cluster.upsert_node(node("a", 8, 32));
+        let pod = Resources::pod(3000, 4 * GI);
+        let pods = JobPods { driver: pod.clone(), executor: pod.clone(), executors: 2 };
+        let err = cluster.reserve_job(&pods, &Constraints::default()).expect_err("9 cores on 8");
+        assert_eq!(err, Shortfall::Insufficient { resource: ResourceKind::Cpu, gap: 1000 });
+        let a = cluster.node_id("a").expect("a exists");
+        assert_eq!(cluster.node(a).reserved, Resources::ZERO);
+    }
+
+    #[test]
+    fn fragmentation_is_told_apart_from_shortage() {
+        let mut cluster = Cluster::new(PlacementRule::Spread);
+        cluster.upsert_node(node("a", 4, 32));
+        cluster.upsert_node(node("b", 4, 32));
+        // 6 cores in one pod: the sum (8) would do, no node does.
+        let pods = JobPods { driver: Resources::pod(6000, GI), executor: Resources::ZERO, executors: 0 };
+        assert_eq!(cluster.shortfall(&pods, &Constraints::default()), Shortfall::Fragmented);
+    }
+
+    #[test]
+    fn impossible_job_reason_names_pod_resource_and_largest_node() {
+        let mut cluster = Cluster::new(PlacementRule::Spread);
+        cluster.upsert_node(node("small", 4, 16));
+        cluster.upsert_node(node("large", 8, 64));
+        let pods = JobPods {
+            driver: Resources::pod(1000, GI),
+            executor: Resources::pod(16_000, GI),
+            executors: 1,
+        };
+        let reason = cluster.fits_when_empty(&pods, &Constraints::default()).expect_err("too big");
+        assert!(reason.contains("executor"), "{reason}");
+        assert!(reason.contains("cpu"), "{reason}");
+        assert!(reason.contains("large"), "{reason}");
+        assert!(reason.contains('8'), "{reason}");
+    }
+}

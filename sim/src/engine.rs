@@ -1,0 +1,732 @@
+//! The event loop: the scheduling core under a virtual clock, with the cluster around it.
+//!
+//! Time is integer milliseconds from the scenario's start. Events wait in a heap ordered by
+//! (time, class, sequence), so equal-time events keep their order of insertion and the classes
+//! run in the order SPEC §8 fixes for one instant:
+//!
+//! 1. jobs that end release their capacity;
+//! 2. cluster changes apply (nodes, background pods);
+//! 3. arrivals join the queue, in input order;
+//! 4. control events apply (cancellations, flow and priority changes, the system switch);
+//! 5. the stand-in for kube-scheduler binds pending pods (legacy jobs, background load), by
+//!    priority then creation order, with the core's own placement rule;
+//! 6. one scheduling cycle runs, and its admissions bind on the nodes reserved for them.
+//!
+//! Work that step 6 creates for the same instant (a job that runs for zero milliseconds ends
+//! at once) is handled by going round again at the same time.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
+
+use sparkq_core::scheduler::{Decision, Submission};
+use sparkq_core::{
+    Constraints, Flow, JobId, JobSpec, Millis, NodeId, NodeSpec, Phase, Policy, Priority,
+    Resources, Scheduler,
+};
+use tracing::{debug, info};
+
+use crate::record::{BlockedInterval, CapacitySample, JobRecord, RunRecords};
+use crate::scenario::{Arrival, EventKind, Scenario};
+
+/// Receives what a run produces, as it happens.
+pub trait Observer {
+    /// A job reached its final phase, or the run stopped while it was still live.
+    fn job(&mut self, record: JobRecord);
+    fn blocked(&mut self, interval: BlockedInterval);
+    fn capacity(&mut self, sample: CapacitySample);
+}
+
+impl Observer for RunRecords {
+    fn job(&mut self, record: JobRecord) {
+        self.jobs.push(record);
+    }
+
+    fn blocked(&mut self, interval: BlockedInterval) {
+        self.blocked.push(interval);
+    }
+
+    fn capacity(&mut self, sample: CapacitySample) {
+        self.capacity.push(sample);
+    }
+}
+
+/// What may be changed from the command line without editing the scenario.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub seed: Option<u64>,
+    pub policy: Option<Policy>,
+    /// Every job takes the legacy flow, as if sparkq were not installed.
+    pub all_legacy: bool,
+    /// Check the core's invariants after every cycle (slower; for tests).
+    pub check_invariants: bool,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOutcome {
+    pub seed: u64,
+    pub policy: Policy,
+    pub end_ms: Millis,
+    pub jobs: u64,
+    pub cycles: u64,
+}
+
+/// Simulates a scenario, sending what happens to `observer`. Records come out in the order
+/// jobs end; [`simulate`] sorts them.
+pub fn run(scenario: &Scenario, options: &RunOptions, observer: &mut dyn Observer) -> RunOutcome {
+    let mut sim = Simulation::new(scenario, options, observer);
+    sim.run();
+    sim.outcome()
+}
+
+/// Simulates a scenario and returns every record, jobs sorted by id.
+pub fn simulate(scenario: &Scenario, options: &RunOptions) -> (RunOutcome, RunRecords) {
+    let mut records = RunRecords::default();
+    let outcome = run(scenario, options, &mut records);
+    records.jobs.sort_by_key(|job| job.id);
+    records.end_ms = outcome.end_ms;
+    (outcome, records)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Class {
+    End = 0,
+    Cluster = 1,
+    Control = 3,
+    Timer = 4,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Event {
+    /// The job's run time is over (or it fails).
+    JobEnds { job: JobId, failed: bool },
+    /// A scenario event, by index.
+    Scenario(usize),
+    BackgroundStarts(usize),
+    BackgroundEnds(usize),
+    BackgroundGone(usize),
+    /// Wake up for a head timeout.
+    Wake,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Timed {
+    at: Millis,
+    class: Class,
+    seq: u64,
+    event: Event,
+}
+
+impl Ord for Timed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.class, self.seq).cmp(&(other.at, other.class, other.seq))
+    }
+}
+
+impl PartialOrd for Timed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Who a pod belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Owner {
+    Job(JobId, u32),
+    Background(usize, u32),
+}
+
+#[derive(Clone, Debug)]
+struct PendingPod {
+    owner: Owner,
+    request: Resources,
+    constraints: Arc<Constraints>,
+}
+
+/// A job the simulator is still following.
+#[derive(Debug)]
+struct Live {
+    spec: JobSpec,
+    submitted_ms: Millis,
+    admitted_ms: Option<Millis>,
+    started_ms: Option<Millis>,
+    run_ms: Millis,
+    fail_after_ms: Option<Millis>,
+    phase: Phase,
+    /// The node of each bound pod, driver first; `None` while pending.
+    bound: Vec<Option<NodeId>>,
+    bound_count: u32,
+}
+
+struct Simulation<'a> {
+    scenario: &'a Scenario,
+    observer: &'a mut dyn Observer,
+    options: RunOptions,
+    seed: u64,
+    policy: Policy,
+    horizon_ms: Option<Millis>,
+    now: Millis,
+    sched: Scheduler,
+    events: BinaryHeap<Reverse<Timed>>,
+    next_seq: u64,
+    arrivals: std::iter::Peekable<crate::scenario::Arrivals>,
+    live: BTreeMap<JobId, Live>,
+    by_name: BTreeMap<Arc<str>, JobId>,
+    /// Pods waiting for the kube-scheduler stand-in, by (priority, creation time, sequence).
+    pending: BTreeMap<(usize, Millis, u64), PendingPod>,
+    /// Set when binding could make progress: new pending pods, or capacity freed.
+    pending_dirty: bool,
+    background_bound: BTreeMap<(usize, u32), NodeId>,
+    /// The next index of each pool's nodes, for nodes added later.
+    pool_next: BTreeMap<Arc<str>, u32>,
+    open_blocks: BTreeMap<(Option<Arc<str>>, JobId), BlockedInterval>,
+    jobs_seen: u64,
+    cycles: u64,
+    last_deadline: Option<Millis>,
+}
+
+impl<'a> Simulation<'a> {
+    fn new(scenario: &'a Scenario, options: &RunOptions, observer: &'a mut dyn Observer) -> Self {
+        let seed = options.seed.unwrap_or(scenario.seed);
+        let mut config = scenario.config.clone();
+        if let Some(policy) = options.policy {
+            config.policy = policy;
+        }
+        let policy = config.policy;
+        info!(seed, policy = %policy, scenario = %scenario.name, "simulation starts");
+        let mut sim = Simulation {
+            scenario,
+            observer,
+            options: options.clone(),
+            seed,
+            policy,
+            horizon_ms: scenario.horizon_ms,
+            now: 0,
+            sched: Scheduler::new(config),
+            events: BinaryHeap::new(),
+            next_seq: 0,
+            arrivals: scenario.arrivals_with_seed(seed).peekable(),
+            live: BTreeMap::new(),
+            by_name: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            pending_dirty: false,
+            background_bound: BTreeMap::new(),
+            pool_next: BTreeMap::new(),
+            open_blocks: BTreeMap::new(),
+            jobs_seen: 0,
+            cycles: 0,
+            last_deadline: None,
+        };
+        for pool in &scenario.pools {
+            sim.add_nodes(&pool.name, pool.count);
+        }
+        sim.sample_capacity();
+        for (index, background) in scenario.background.iter().enumerate() {
+            sim.schedule(background.start_ms, Class::Cluster, Event::BackgroundStarts(index));
+            if let Some(end) = background.end_ms {
+                sim.schedule(end, Class::Cluster, Event::BackgroundEnds(index));
+            }
+        }
+        for (index, event) in scenario.events.iter().enumerate() {
+            let class = match event.kind {
+                EventKind::AddNodes { .. }
+                | EventKind::RemoveNodes { .. }
+                | EventKind::Cordon { .. }
+                | EventKind::Uncordon { .. } => Class::Cluster,
+                _ => Class::Control,
+            };
+            sim.schedule(event.at_ms, class, Event::Scenario(index));
+        }
+        sim
+    }
+
+    fn outcome(&self) -> RunOutcome {
+        RunOutcome {
+            seed: self.seed,
+            policy: self.policy,
+            end_ms: self.now,
+            jobs: self.jobs_seen,
+            cycles: self.cycles,
+        }
+    }
+
+    fn schedule(&mut self, at: Millis, class: Class, event: Event) {
+        self.next_seq += 1;
+        self.events.push(Reverse(Timed { at, class, seq: self.next_seq, event }));
+    }
+
+    fn next_time(&mut self) -> Option<Millis> {
+        let event = self.events.peek().map(|Reverse(t)| t.at);
+        let arrival = self.arrivals.peek().map(|a| a.at_ms);
+        match (event, arrival) {
+            (Some(e), Some(a)) => Some(e.min(a)),
+            (e, a) => e.or(a),
+        }
+    }
+
+    fn run(&mut self) {
+        while let Some(at) = self.next_time() {
+            if self.horizon_ms.is_some_and(|h| at > h) {
+                self.now = self.horizon_ms.unwrap_or(at);
+                break;
+            }
+            self.now = at;
+            self.instant();
+        }
+        self.finish();
+    }
+
+    /// Everything that happens at `self.now`, in the order of SPEC §8.
+    fn instant(&mut self) {
+        // 1. and 2. Jobs that end, then cluster changes.
+        self.drain_events(Class::Cluster);
+
+        // 3. Arrivals, in input order.
+        while self.arrivals.peek().is_some_and(|a| a.at_ms == self.now) {
+            if let Some(arrival) = self.arrivals.next() {
+                self.arrive(arrival);
+            }
+        }
+
+        // 4. Control events and timers.
+        self.drain_events(Class::Timer);
+
+        // 5. Pods that did not come through the queue are bound by the kube-scheduler stand-in.
+        self.bind_pending();
+
+        // 6. One scheduling cycle.
+        let decisions = self.sched.cycle(self.now);
+        self.cycles += 1;
+        for decision in decisions {
+            self.apply(decision);
+        }
+        if self.options.check_invariants {
+            self.check_invariants();
+        }
+        self.track_blocked();
+        self.arm_timer();
+    }
+
+    fn drain_events(&mut self, up_to: Class) {
+        while let Some(Reverse(top)) = self.events.peek() {
+            if top.at != self.now || top.class > up_to {
+                break;
+            }
+            let Some(Reverse(timed)) = self.events.pop() else { break };
+            self.handle(timed.event);
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::JobEnds { job, failed } => {
+                let reason = failed.then(|| "failed while running".to_string());
+                let phase = if failed { Phase::Failed } else { Phase::Succeeded };
+                self.end_job(job, phase, reason);
+            }
+            Event::Scenario(index) => self.scenario_event(index),
+            Event::BackgroundStarts(index) => {
+                let background = &self.scenario.background[index];
+                for n in 0..background.count {
+                    self.pend(
+                        Owner::Background(index, n),
+                        background.priority,
+                        background.request.clone(),
+                        background.constraints.clone(),
+                    );
+                }
+            }
+            Event::BackgroundEnds(index) => {
+                let grace = self.scenario.background[index].grace_ms;
+                // Pods not yet bound simply go away; bound ones terminate.
+                self.pending.retain(|_, pod| !matches!(pod.owner, Owner::Background(b, _) if b == index));
+                if grace == 0 {
+                    self.background_gone(index);
+                } else {
+                    self.schedule(self.now + grace, Class::Cluster, Event::BackgroundGone(index));
+                }
+            }
+            Event::BackgroundGone(index) => self.background_gone(index),
+            Event::Wake => {}
+        }
+    }
+
+    fn background_gone(&mut self, index: usize) {
+        let request = self.scenario.background[index].request.clone();
+        let gone: Vec<(usize, u32)> =
+            self.background_bound.range((index, 0)..=(index, u32::MAX)).map(|(k, _)| *k).collect();
+        for key in gone {
+            if let Some(node) = self.background_bound.remove(&key) {
+                self.sched.remove_pod_at(node, &request);
+            }
+        }
+        self.pending_dirty = true;
+    }
+
+    fn scenario_event(&mut self, index: usize) {
+        let event = &self.scenario.events[index];
+        debug!(at_ms = self.now, ?event.kind, "scenario event");
+        match &event.kind {
+            EventKind::AddNodes { pool, count } => self.add_nodes(pool, *count),
+            EventKind::RemoveNodes { pool, count } => self.remove_nodes(pool, *count),
+            EventKind::Cordon { node } => self.set_schedulable(node, false),
+            EventKind::Uncordon { node } => self.set_schedulable(node, true),
+            EventKind::Cancel { job } => {
+                if let Some(&id) = self.by_name.get(job) {
+                    self.sched.cancel(id);
+                    self.end_job(id, Phase::Cancelled, Some("cancelled by an event".into()));
+                }
+            }
+            EventKind::SetFlow { job, flow } => {
+                if let Some(&id) = self.by_name.get(job) {
+                    if let Some(spec) = self.sched.set_flow(id, *flow) {
+                        self.launch_legacy(spec);
+                    }
+                }
+            }
+            EventKind::SetPriority { job, priority } => {
+                if let Some(&id) = self.by_name.get(job) {
+                    self.sched.set_priority(id, *priority);
+                    if let Some(live) = self.live.get_mut(&id) {
+                        live.spec.priority = *priority;
+                    }
+                }
+            }
+            EventKind::MigrateDomain { domain } => {
+                for spec in self.sched.migrate_domain_to_legacy(domain) {
+                    self.launch_legacy(spec);
+                }
+            }
+            EventKind::Disable => {
+                for spec in self.sched.set_enabled(false) {
+                    self.launch_legacy(spec);
+                }
+            }
+            EventKind::Enable => {
+                self.sched.set_enabled(true);
+            }
+        }
+    }
+
+    // -- Nodes ---------------------------------------------------------------------------
+
+    fn add_nodes(&mut self, pool_name: &Arc<str>, count: u32) {
+        let Some(pool) = self.scenario.pools.iter().find(|p| p.name == *pool_name) else { return };
+        let next = self.pool_next.entry(pool_name.clone()).or_insert(0);
+        for _ in 0..count {
+            let spec = NodeSpec {
+                name: pool.node_name(*next).into(),
+                allocatable: pool.allocatable.clone(),
+                labels: pool.labels.clone(),
+                taints: pool.taints.clone(),
+                schedulable: true,
+            };
+            *next += 1;
+            self.sched.upsert_node(spec);
+        }
+        self.pending_dirty = true;
+        if self.now > 0 {
+            self.sample_capacity();
+        }
+    }
+
+    fn remove_nodes(&mut self, pool_name: &Arc<str>, count: u32) {
+        let Some(pool) = self.scenario.pools.iter().find(|p| p.name == *pool_name) else { return };
+        let next = self.pool_next.get(pool_name).copied().unwrap_or(0);
+        let mut removed = 0;
+        for index in (0..next).rev() {
+            if removed == count {
+                break;
+            }
+            let name = pool.node_name(index);
+            let Some(id) = self.sched.cluster().node_id(&name) else { continue };
+            self.evict_node(id);
+            self.sched.remove_node(&name);
+            removed += 1;
+        }
+        self.sample_capacity();
+    }
+
+    /// The pods on a node that goes away: jobs with a pod there fail, background pods vanish.
+    fn evict_node(&mut self, id: NodeId) {
+        let hit: Vec<JobId> = self
+            .live
+            .iter()
+            .filter(|(_, live)| live.bound.contains(&Some(id)))
+            .map(|(job, _)| *job)
+            .collect();
+        for job in hit {
+            self.end_job(job, Phase::Failed, Some("a node it ran on was removed".into()));
+        }
+        self.background_bound.retain(|_, node| *node != id);
+    }
+
+    fn set_schedulable(&mut self, node: &str, schedulable: bool) {
+        if self.sched.set_schedulable(node, schedulable) {
+            self.pending_dirty = true;
+            self.sample_capacity();
+        } else {
+            debug!(node, "no such node; event ignored");
+        }
+    }
+
+    fn sample_capacity(&mut self) {
+        let sample = CapacitySample { at_ms: self.now, capacity: self.sched.cluster().capacity() };
+        self.observer.capacity(sample);
+    }
+
+    // -- Jobs ----------------------------------------------------------------------------
+
+    fn arrive(&mut self, arrival: Arrival) {
+        self.jobs_seen += 1;
+        let Arrival { spec, run_ms, fail_after_ms, .. } = arrival;
+        let mut spec = spec;
+        if self.options.all_legacy {
+            spec.flow = Flow::Legacy;
+        }
+        let id = spec.id;
+        let pods = spec.pods.pod_count() as usize;
+        self.by_name.insert(spec.name.clone(), id);
+        self.live.insert(
+            id,
+            Live {
+                spec: spec.clone(),
+                submitted_ms: self.now,
+                admitted_ms: None,
+                started_ms: None,
+                run_ms,
+                fail_after_ms,
+                phase: Phase::Queued,
+                bound: vec![None; pods],
+                bound_count: 0,
+            },
+        );
+        match self.sched.submit(spec.clone(), self.now) {
+            Submission::Queued { .. } => {}
+            Submission::Legacy => self.launch_legacy(spec),
+            Submission::Rejected { reason } => {
+                debug!(job = %spec.name, %reason, "rejected at submission");
+                self.end_job(id, Phase::Rejected, Some(reason));
+            }
+        }
+    }
+
+    /// A legacy job: its driver pod is created now and waits like any pending pod.
+    fn launch_legacy(&mut self, spec: JobSpec) {
+        let Some(live) = self.live.get_mut(&spec.id) else { return };
+        live.spec.flow = Flow::Legacy;
+        live.admitted_ms = Some(self.now);
+        live.phase = Phase::Admitted;
+        let (priority, request, constraints) =
+            (spec.priority, spec.pods.driver.clone(), spec.constraints.clone());
+        self.pend(Owner::Job(spec.id, 0), priority, request, constraints);
+    }
+
+    fn pend(&mut self, owner: Owner, priority: Priority, request: Resources, c: Arc<Constraints>) {
+        self.next_seq += 1;
+        let key = (priority.index(), self.now, self.next_seq);
+        self.pending.insert(key, PendingPod { owner, request, constraints: c });
+        self.pending_dirty = true;
+    }
+
+    /// The kube-scheduler stand-in: every pending pod, by priority then creation, goes to the
+    /// node the placement rule picks, if any.
+    fn bind_pending(&mut self) {
+        while self.pending_dirty {
+            self.pending_dirty = false;
+            let keys: Vec<(usize, Millis, u64)> = self.pending.keys().copied().collect();
+            for key in keys {
+                let Some(pod) = self.pending.get(&key) else { continue };
+                let Some(node) = self.sched.place_pod(&pod.request, &pod.constraints) else {
+                    continue;
+                };
+                let Some(pod) = self.pending.remove(&key) else { continue };
+                self.sched.add_pod_at(node, &pod.request);
+                match pod.owner {
+                    Owner::Background(index, n) => {
+                        self.background_bound.insert((index, n), node);
+                    }
+                    Owner::Job(job, index) => self.legacy_pod_bound(job, index, node),
+                }
+            }
+        }
+    }
+
+    fn legacy_pod_bound(&mut self, job: JobId, index: u32, node: NodeId) {
+        let Some(live) = self.live.get_mut(&job) else { return };
+        live.bound[index as usize] = Some(node);
+        live.bound_count += 1;
+        if index == 0 {
+            // The driver runs and asks for its executors.
+            let (priority, request, constraints, executors) = (
+                live.spec.priority,
+                live.spec.pods.executor.clone(),
+                live.spec.constraints.clone(),
+                live.spec.pods.executors,
+            );
+            for e in 1..=executors {
+                self.pend(Owner::Job(job, e), priority, request.clone(), constraints.clone());
+            }
+        }
+        self.maybe_start(job);
+    }
+
+    fn apply(&mut self, decision: Decision) {
+        match decision {
+            Decision::Admit { job, node_ids, .. } => {
+                let Some(live) = self.live.get_mut(&job) else { return };
+                live.admitted_ms = Some(self.now);
+                live.phase = Phase::Admitted;
+                for index in 0..node_ids.len() as u32 {
+                    let node = self.sched.bind_reserved(job, index);
+                    if let Some(live) = self.live.get_mut(&job) {
+                        live.bound[index as usize] = node;
+                        live.bound_count += u32::from(node.is_some());
+                    }
+                }
+                self.maybe_start(job);
+            }
+            Decision::Cancel { job, reason } => self.end_job(job, Phase::Cancelled, Some(reason)),
+            Decision::Reject { job, reason } => self.end_job(job, Phase::Rejected, Some(reason)),
+        }
+    }
+
+    /// A job runs once its driver and every counted executor are bound.
+    fn maybe_start(&mut self, job: JobId) {
+        let Some(live) = self.live.get_mut(&job) else { return };
+        if live.started_ms.is_some() || live.bound_count as usize != live.bound.len() {
+            return;
+        }
+        live.started_ms = Some(self.now);
+        live.phase = Phase::Running;
+        let (run_ms, fail_after) = (live.run_ms, live.fail_after_ms);
+        self.sched.job_started(job, self.now);
+        let (after, failed) = match fail_after {
+            Some(after) if after < run_ms => (after, true),
+            _ => (run_ms, false),
+        };
+        self.schedule(self.now + after, Class::End, Event::JobEnds { job, failed });
+    }
+
+    /// The job reaches a final phase: its pods go, its capacity is released, its record written.
+    fn end_job(&mut self, job: JobId, phase: Phase, reason: Option<String>) {
+        let Some(mut live) = self.live.remove(&job) else { return };
+        if live.spec.flow == Flow::Orchestrated {
+            self.sched.job_finished(job);
+        }
+        for (index, node) in live.bound.iter().enumerate() {
+            if let Some(node) = node {
+                let request = live.spec.pods.request(index as u32);
+                self.sched.remove_pod_at(*node, request);
+            }
+        }
+        if live.spec.flow == Flow::Legacy {
+            self.pending.retain(|_, pod| !matches!(pod.owner, Owner::Job(j, _) if j == job));
+        }
+        self.pending_dirty = true;
+        if self.by_name.get(&live.spec.name) == Some(&job) {
+            self.by_name.remove(&live.spec.name);
+        }
+        live.phase = phase;
+        let finished = phase.is_final().then_some(self.now);
+        self.emit(live, finished, reason);
+    }
+
+    fn emit(&mut self, live: Live, finished_ms: Option<Millis>, reason: Option<String>) {
+        let never_progressed =
+            live.spec.flow == Flow::Legacy && live.bound[0].is_some() && live.started_ms.is_none();
+        let record = JobRecord {
+            id: live.spec.id,
+            name: live.spec.name.clone(),
+            namespace: live.spec.namespace.clone(),
+            domain: live.spec.domain.clone(),
+            priority: live.spec.priority,
+            flow: live.spec.flow,
+            submitted_ms: live.submitted_ms,
+            admitted_ms: live.admitted_ms,
+            started_ms: live.started_ms,
+            finished_ms,
+            phase: live.phase,
+            reason,
+            run_ms: live.run_ms,
+            request: live.spec.pods.total(),
+            never_progressed,
+        };
+        self.observer.job(record);
+    }
+
+    // -- Bookkeeping ---------------------------------------------------------------------
+
+    fn track_blocked(&mut self) {
+        let heads = self.sched.blocked_heads();
+        let now = self.now;
+        let current: BTreeMap<(Option<Arc<str>>, JobId), _> =
+            heads.into_iter().map(|h| ((h.namespace.clone(), h.job), h)).collect();
+        let closed: Vec<_> =
+            self.open_blocks.keys().filter(|k| !current.contains_key(*k)).cloned().collect();
+        for key in closed {
+            if let Some(mut interval) = self.open_blocks.remove(&key) {
+                interval.to_ms = now;
+                self.observer.blocked(interval);
+            }
+        }
+        for (key, head) in current {
+            if self.open_blocks.contains_key(&key) {
+                continue;
+            }
+            let interval = BlockedInterval {
+                namespace: head.namespace,
+                priority: head.priority,
+                job: head.job,
+                from_ms: now,
+                to_ms: now,
+                reason: head.reason.to_string(),
+                idle: self.sched.cluster().free_total(),
+            };
+            self.open_blocks.insert(key, interval);
+        }
+    }
+
+    fn arm_timer(&mut self) {
+        let deadline = self.sched.next_deadline().filter(|d| *d > self.now);
+        if deadline.is_some() && deadline != self.last_deadline {
+            self.last_deadline = deadline;
+            if let Some(at) = deadline {
+                self.schedule(at, Class::Timer, Event::Wake);
+            }
+        }
+    }
+
+    fn check_invariants(&self) {
+        if let Err(problem) = self.sched.check_invariants() {
+            panic!("scheduler invariant broken at {} ms: {problem}", self.now);
+        }
+        for (id, node) in self.sched.cluster().nodes() {
+            let mut held = node.used.clone();
+            held.add(&node.reserved);
+            let live_over = !node.spec.allocatable.covers(&held);
+            assert!(!live_over, "node {} ({id:?}) is over its allocatable", node.spec.name);
+        }
+    }
+
+    /// The run stops: open intervals close, and every job still followed is reported as it is.
+    fn finish(&mut self) {
+        let now = self.now;
+        for (_, mut interval) in std::mem::take(&mut self.open_blocks) {
+            interval.to_ms = now;
+            self.observer.blocked(interval);
+        }
+        let live = std::mem::take(&mut self.live);
+        for (id, live) in live {
+            let reason = match live.phase {
+                Phase::Queued => self.sched.wait_reason(id).map(|r| r.to_string()),
+                Phase::Admitted if live.spec.flow == Flow::Legacy => {
+                    Some("legacy pods still pending when the run stopped".into())
+                }
+                _ => None,
+            };
+            self.emit(live, None, reason);
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The discrete-event simulator: sparkq's scheduling core under a seeded virtual clock.
+
+pub mod record;
+pub mod scenario;

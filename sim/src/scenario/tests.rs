@@ -1,0 +1,1 @@
+//! Tests of arrivals: seeded draws, ordering and stream independence.

@@ -1,0 +1,49 @@
+//! The `sparkq` command line: simulate scenarios, import real workloads, compare policies,
+//! plan capacity, and serve the live adapter.
+
+mod simulate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "sparkq", version, about = "Priority queues and capacity-aware admission for Spark on Kubernetes")]
+struct Cli {
+    /// Log filter, as in RUST_LOG (for example `info` or `sparkq_sim=debug`).
+    #[arg(long, global = true, default_value = "warn", env = "SPARKQ_LOG")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulate a scenario (the embedded default one when none is given) and write its report.
+    Simulate(simulate::SimulateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let outcome = match cli.command {
+        Command::Simulate(args) => simulate::run(&args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where a command writes its files when `--out` is not given.
+fn default_out_dir(name: &str) -> PathBuf {
+    PathBuf::from("out").join(name)
+}
