@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "sparkq", version, about = "Priority queues and capacity-aware admission for Spark on Kubernetes")]
+#[command(
+    name = "sparkq",
+    version,
+    about = "Priority queues and capacity-aware admission for Spark on Kubernetes"
+)]
 struct Cli {
     /// Log filter, as in RUST_LOG (for example `info` or `sparkq_sim=debug`).
     #[arg(long, global = true, default_value = "warn", env = "SPARKQ_LOG")]

@@ -59,10 +59,16 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
 }
 
 /// Writes a run's files: `jobs.csv`, `summary.json`, and the scenario and seed it ran with.
-pub fn write_run(out: &Path, scenario: &Scenario, records: &RunRecords, summary: &Summary) -> Result<()> {
+pub fn write_run(
+    out: &Path,
+    scenario: &Scenario,
+    records: &RunRecords,
+    summary: &Summary,
+) -> Result<()> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let jobs_path = out.join("jobs.csv");
-    let file = fs::File::create(&jobs_path).with_context(|| format!("creating {}", jobs_path.display()))?;
+    let file = fs::File::create(&jobs_path)
+        .with_context(|| format!("creating {}", jobs_path.display()))?;
     sparkq_reports::csv::write_jobs_csv(records, &mut BufWriter::new(file))
         .with_context(|| format!("writing {}", jobs_path.display()))?;
     write_file(&out.join("summary.json"), &summary.to_json())?;

@@ -13,8 +13,8 @@ use kube::CustomResource;
 use kube::CustomResourceExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sparkq_core::{Constraints, Flow, JobId, JobSpec, Priority, TaintEffect, Toleration};
 use sparkq_core::TolerationOperator;
+use sparkq_core::{Constraints, Flow, JobId, JobSpec, Priority, TaintEffect, Toleration};
 
 use crate::spark_conf;
 
@@ -245,7 +245,12 @@ impl SparkJobSpec {
     }
 
     /// Checks the spec and turns it into what the scheduling core needs.
-    pub fn to_job_spec(&self, id: JobId, namespace: &str, name: &str) -> Result<JobSpec, SpecError> {
+    pub fn to_job_spec(
+        &self,
+        id: JobId,
+        namespace: &str,
+        name: &str,
+    ) -> Result<JobSpec, SpecError> {
         let priority = self.priority()?;
         let flow = self.flow()?;
         if self.image.trim().is_empty() {
@@ -310,8 +315,11 @@ impl SparkJobSpec {
     }
 
     fn constraints(&self) -> Result<Constraints, SpecError> {
-        let node_selector =
-            self.node_selector.iter().map(|(k, v)| (k.as_str().into(), v.as_str().into())).collect();
+        let node_selector = self
+            .node_selector
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+            .collect();
         let tolerations = self
             .tolerations
             .iter()

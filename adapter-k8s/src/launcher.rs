@@ -64,13 +64,18 @@ pub fn base_name(job_name: &str) -> String {
         hash ^= u32::from(byte);
         hash = hash.wrapping_mul(0x0100_0193);
     }
-    let cut = job_name.char_indices().take_while(|(i, _)| *i < 31).last().map_or(0, |(i, c)| i + c.len_utf8());
+    let cut = job_name
+        .char_indices()
+        .take_while(|(i, _)| *i < 31)
+        .last()
+        .map_or(0, |(i, c)| i + c.len_utf8());
     format!("{}-{hash:08x}", job_name[..cut].trim_end_matches('-'))
 }
 
 /// Spark's application id for the job: stable across restarts, unique per job object.
 pub fn app_id(job: &SparkJob) -> String {
-    let uid: String = job.uid().unwrap_or_default().chars().filter(char::is_ascii_hexdigit).collect();
+    let uid: String =
+        job.uid().unwrap_or_default().chars().filter(char::is_ascii_hexdigit).collect();
     format!("spark-{}", &uid[..uid.len().min(32)])
 }
 
@@ -194,7 +199,8 @@ impl DriverPodLauncher {
             Some("r") => "org.apache.spark.deploy.RRunner".to_owned(),
             _ => spec.main_class.clone().unwrap_or_default(),
         };
-        let resource = spec.main_application_file.clone().unwrap_or_else(|| "spark-internal".into());
+        let resource =
+            spec.main_application_file.clone().unwrap_or_else(|| "spark-internal".into());
         let mut args = vec![
             "driver".to_owned(),
             "--properties-file".to_owned(),
@@ -217,10 +223,8 @@ impl DriverPodLauncher {
         for (name, amount) in &request.extended {
             requests.insert(name.to_string(), Quantity(amount.to_string()));
         }
-        let mut limits = BTreeMap::from([(
-            "memory".to_owned(),
-            Quantity(format_bytes(request.memory_bytes)),
-        )]);
+        let mut limits =
+            BTreeMap::from([("memory".to_owned(), Quantity(format_bytes(request.memory_bytes)))]);
         for (name, amount) in &request.extended {
             limits.insert(name.to_string(), Quantity(amount.to_string()));
         }
@@ -295,7 +299,8 @@ impl DriverPodLauncher {
                 containers: vec![container],
                 restart_policy: Some("Never".into()),
                 service_account_name: job.spec.service_account.clone(),
-                node_selector: (!job.spec.node_selector.is_empty()).then(|| job.spec.node_selector.clone()),
+                node_selector: (!job.spec.node_selector.is_empty())
+                    .then(|| job.spec.node_selector.clone()),
                 tolerations: (!tolerations.is_empty()).then_some(tolerations),
                 volumes: Some(vec![Volume {
                     name: "spark-conf-volume-driver".into(),
@@ -320,7 +325,10 @@ impl DriverPodLauncher {
                 owner_references: Some(vec![owner(job)?]),
                 ..ObjectMeta::default()
             },
-            data: Some(BTreeMap::from([("spark.properties".to_owned(), self.properties_file(job))])),
+            data: Some(BTreeMap::from([(
+                "spark.properties".to_owned(),
+                self.properties_file(job),
+            )])),
             ..ConfigMap::default()
         })
     }
@@ -391,9 +399,18 @@ impl Launcher for DriverPodLauncher {
             let config_map = self.config_map(job)?;
             let service = self.service(job)?;
             let pod = self.driver_pod(job, pods)?;
-            create_or_adopt(&Api::<ConfigMap>::namespaced(client.clone(), &namespace), &config_map, "configmap")
-                .await?;
-            create_or_adopt(&Api::<Service>::namespaced(client.clone(), &namespace), &service, "service").await?;
+            create_or_adopt(
+                &Api::<ConfigMap>::namespaced(client.clone(), &namespace),
+                &config_map,
+                "configmap",
+            )
+            .await?;
+            create_or_adopt(
+                &Api::<Service>::namespaced(client.clone(), &namespace),
+                &service,
+                "service",
+            )
+            .await?;
             create_or_adopt(&Api::<Pod>::namespaced(client.clone(), &namespace), &pod, "pod").await
         })
     }
@@ -469,7 +486,8 @@ impl SparkApplicationLauncher {
         if let Some(dynamic) = &spec.dynamic_allocation {
             app_spec["dynamicAllocation"] = json!(dynamic);
         }
-        let mut object = DynamicObject::new(&job.name_any(), &Self::api_resource()).within(&job.namespace().unwrap_or_default());
+        let mut object = DynamicObject::new(&job.name_any(), &Self::api_resource())
+            .within(&job.namespace().unwrap_or_default());
         object.metadata.labels = Some(BTreeMap::from([(JOB_LABEL.to_owned(), job.name_any())]));
         object.metadata.owner_references = Some(vec![owner(job)?]);
         object.data = json!({"spec": app_spec});

@@ -99,7 +99,11 @@ impl Metrics {
         };
         {
             let mut r = lock(&metrics.registry);
-            r.register("queue_jobs", "Jobs waiting, per namespace and priority", metrics.queue_jobs.clone());
+            r.register(
+                "queue_jobs",
+                "Jobs waiting, per namespace and priority",
+                metrics.queue_jobs.clone(),
+            );
             r.register(
                 "queue_head_age_seconds",
                 "Time the oldest queued job of each priority has waited",
@@ -110,9 +114,17 @@ impl Metrics {
                 "Time from enqueue to admission, per priority",
                 metrics.job_wait_seconds.clone(),
             );
-            r.register("admissions", "Jobs admitted or launched, per priority and flow", metrics.admissions.clone());
+            r.register(
+                "admissions",
+                "Jobs admitted or launched, per priority and flow",
+                metrics.admissions.clone(),
+            );
             r.register("rejections", "Jobs rejected, per reason", metrics.rejections.clone());
-            r.register("cancellations", "Jobs cancelled, per reason", metrics.cancellations.clone());
+            r.register(
+                "cancellations",
+                "Jobs cancelled, per reason",
+                metrics.cancellations.clone(),
+            );
             r.register("jobs", "Jobs known to the controller, per phase", metrics.jobs.clone());
             r.register(
                 "cluster_cpu_cores",
@@ -134,7 +146,11 @@ impl Metrics {
                 "Memory requested by the bound pods of sparkq jobs, per namespace, domain and priority",
                 metrics.usage_memory_bytes.clone(),
             );
-            r.register("job_cpu_cores", "CPU requested by each admitted or running job's bound pods", metrics.job_cpu_cores.clone());
+            r.register(
+                "job_cpu_cores",
+                "CPU requested by each admitted or running job's bound pods",
+                metrics.job_cpu_cores.clone(),
+            );
             r.register(
                 "job_memory_bytes",
                 "Memory requested by each admitted or running job's bound pods",
@@ -160,7 +176,11 @@ impl Metrics {
                 "Free memory on schedulable nodes while a queue head is blocked (0 when none is)",
                 metrics.idle_memory_bytes_while_blocked.clone(),
             );
-            r.register("leader", "1 while this replica holds the lease and dispatches", metrics.leader.clone());
+            r.register(
+                "leader",
+                "1 while this replica holds the lease and dispatches",
+                metrics.leader.clone(),
+            );
         }
         Arc::new(metrics)
     }

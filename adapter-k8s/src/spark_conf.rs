@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sparkq_core::JobPods;
-use sparkq_core::quantity::{
-    parse_cpu_millis, parse_spark_memory_mib, parse_spark_offheap_mib,
-};
+use sparkq_core::quantity::{parse_cpu_millis, parse_spark_memory_mib, parse_spark_offheap_mib};
 use sparkq_core::spark::{self, AppKind, DynamicAllocation, SparkApp, SparkPodConf};
 
 use crate::crd::SpecError;
@@ -46,7 +44,8 @@ fn pod_conf(conf: &BTreeMap<String, String>, role: &str) -> Result<SparkPodConf,
     }
     let request_key = format!("spark.kubernetes.{role}.request.cores");
     if let Some(text) = get(conf, &request_key) {
-        pod.request_cores_millis = Some(parse_cpu_millis(text).map_err(|e| invalid(&request_key, e))?);
+        pod.request_cores_millis =
+            Some(parse_cpu_millis(text).map_err(|e| invalid(&request_key, e))?);
     }
     if let Some(memory) = mib(conf, &format!("spark.{role}.memory"))? {
         pod.memory_mib = memory;
@@ -54,11 +53,14 @@ fn pod_conf(conf: &BTreeMap<String, String>, role: &str) -> Result<SparkPodConf,
     pod.memory_overhead_mib = mib(conf, &format!("spark.{role}.memoryOverhead"))?;
     pod.min_memory_overhead_mib = mib(conf, &format!("spark.{role}.minMemoryOverhead"))?;
     // Spark 3's shared factor applies when the per-role one (Spark 3.3+) is not set.
-    let factor_keys =
-        [format!("spark.{role}.memoryOverheadFactor"), "spark.kubernetes.memoryOverheadFactor".to_owned()];
+    let factor_keys = [
+        format!("spark.{role}.memoryOverheadFactor"),
+        "spark.kubernetes.memoryOverheadFactor".to_owned(),
+    ];
     if let Some(key) = factor_keys.iter().find(|k| conf.contains_key(k.as_str())) {
         let text = get(conf, key).unwrap_or_default();
-        let factor: f64 = text.parse().map_err(|_| invalid(key, format!("`{text}` is not a number")))?;
+        let factor: f64 =
+            text.parse().map_err(|_| invalid(key, format!("`{text}` is not a number")))?;
         if !(factor.is_finite() && factor >= 0.0) {
             return Err(invalid(key, "must be a non-negative number"));
         }
@@ -119,6 +121,7 @@ pub fn spark_app(kind: &str, conf: &BTreeMap<String, String>) -> Result<SparkApp
 /// The pods a job needs, by the core's formulas.
 pub fn job_pods(kind: &str, conf: &BTreeMap<String, String>) -> Result<JobPods, SpecError> {
     let app = spark_app(kind, conf)?;
-    spark::validate(&app).map_err(|e| SpecError::Invalid { field: "sparkConf".into(), message: e.to_string() })?;
+    spark::validate(&app)
+        .map_err(|e| SpecError::Invalid { field: "sparkConf".into(), message: e.to_string() })?;
     Ok(spark::job_pods(&app))
 }

@@ -123,7 +123,7 @@ pub fn pod_request(pod: &Pod) -> Resources {
     }
     let mut request = apps;
     for init in spec.init_containers.iter().flatten() {
-        request = Resources::max(&request, &container_request(init, name));
+        request = request.max_each(&container_request(init, name));
     }
     request.add(&quantity_map(spec.overhead.as_ref(), name));
     request.pods = 1;

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use kube::runtime::watcher;
 use serde_json::json;
 use sparkq_adapter_k8s::testkit::{TestApiServer, TestNode};
@@ -29,15 +31,25 @@ async fn create_get_conflict_and_patches_behave_like_the_api_server() {
     assert!(matches!(again, Err(kube::Error::Api(s)) if s.code == 409), "AlreadyExists");
 
     let mut stale = pods.get("a").await.expect("get");
-    pods.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"b": "1"}}})))
-        .await
-        .expect("merge patch");
+    pods.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"b": "1"}}})),
+    )
+    .await
+    .expect("merge patch");
     stale.metadata.labels = None;
     let conflict = pods.replace("a", &PostParams::default(), &stale).await;
-    assert!(matches!(conflict, Err(kube::Error::Api(s)) if s.code == 409), "stale replace conflicts");
+    assert!(
+        matches!(conflict, Err(kube::Error::Api(s)) if s.code == 409),
+        "stale replace conflicts"
+    );
 
     let status = json!({"status": {"phase": "Running"}});
-    let patched = pods.patch_status("a", &PatchParams::default(), &Patch::Merge(status)).await.expect("status");
+    let patched = pods
+        .patch_status("a", &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .expect("status");
     assert_eq!(patched.status.and_then(|s| s.phase).as_deref(), Some("Running"));
 
     let missing = pods.get("nope").await;
@@ -45,9 +57,13 @@ async fn create_get_conflict_and_patches_behave_like_the_api_server() {
 
     let maps: Api<ConfigMap> = Api::namespaced(server.client(), "ns");
     let apply = PatchParams::apply("test");
-    maps.patch("m", &apply, &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"}})))
-        .await
-        .expect("server-side apply creates");
+    maps.patch(
+        "m",
+        &apply,
+        &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"}})),
+    )
+    .await
+    .expect("server-side apply creates");
 }
 
 #[tokio::test]
@@ -87,7 +103,7 @@ async fn watch_resumes_from_a_version_and_gets_gone_after_compaction() {
         other => panic!("expected 410, got {other:?}"),
     }
 
-    let bookmarks = WatchParams::default().bookmarks(true);
+    let bookmarks = WatchParams::default();
     let now = server.resource_version().to_string();
     let mut stream = pods.watch(&bookmarks, &now).await.expect("watch").boxed();
     server.send_bookmarks();
@@ -98,40 +114,52 @@ async fn watch_resumes_from_a_version_and_gets_gone_after_compaction() {
 }
 
 #[tokio::test]
-async fn kube_watcher_relists_after_breaks_and_410_without_losing_objects() {
+async fn kube_watcher_resumes_after_a_break_and_relists_after_410() {
     let server = TestApiServer::start().await.expect("server starts");
     let pods: Api<Pod> = Api::namespaced(server.client(), "ns");
     let cfg = watcher::Config::default().labels("app=x");
     let mut events = watcher(pods.clone(), cfg).boxed();
-    let mut names = std::collections::BTreeSet::new();
-    let mut inits = 0;
     pods.create(&PostParams::default(), &pod("a")).await.expect("a");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut step = 0;
-    while names.len() < 3 || inits < 3 {
-        let next = tokio::time::timeout_at(deadline, events.next()).await.expect("in time");
-        match next.expect("stream open").expect("no error") {
-            watcher::Event::Init => inits += 1,
-            watcher::Event::InitApply(p) | watcher::Event::Apply(p) => {
-                names.insert(p.metadata.name.unwrap_or_default());
-            }
-            watcher::Event::InitDone => {
-                step += 1;
-                match step {
-                    1 => {
-                        pods.create(&PostParams::default(), &pod("b")).await.expect("b");
-                        server.break_watches();
-                    }
-                    2 => {
-                        server.compact();
-                        server.break_watches();
-                        pods.create(&PostParams::default(), &pod("c")).await.expect("c");
-                    }
-                    _ => {}
-                }
-            }
-            watcher::Event::Delete(_) => {}
+    // Errors (the 410 itself) are reported by the watcher, which then relists on its own.
+    let mut next = async || loop {
+        let event = tokio::time::timeout_at(deadline, events.next()).await.expect("in time");
+        if let Ok(event) = event.expect("stream open") {
+            return event;
+        }
+    };
+    let mut seen = Vec::new();
+    loop {
+        match next().await {
+            watcher::Event::InitApply(p) => seen.push(p.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone => break,
+            _ => {}
         }
     }
-    assert_eq!(names.into_iter().collect::<Vec<_>>(), ["a", "b", "c"]);
+    assert_eq!(seen, ["a"]);
+
+    // A closed connection: the watcher resumes from its last version, no relist.
+    server.break_watches();
+    pods.create(&PostParams::default(), &pod("b")).await.expect("b");
+    match next().await {
+        watcher::Event::Apply(p) => assert_eq!(p.metadata.name.as_deref(), Some("b")),
+        other => panic!("expected b applied after the break, got {other:?}"),
+    }
+
+    // History compacted while disconnected: 410, then a full relist.
+    server.compact();
+    server.break_watches();
+    pods.create(&PostParams::default(), &pod("c")).await.expect("c");
+    let mut relisted = Vec::new();
+    let mut saw_init = false;
+    loop {
+        match next().await {
+            watcher::Event::Init => saw_init = true,
+            watcher::Event::InitApply(p) => relisted.push(p.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(saw_init);
+    assert_eq!(relisted, ["a", "b", "c"]);
 }

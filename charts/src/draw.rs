@@ -49,7 +49,9 @@ fn draw_line<DB: DrawingBackend>(chart: &LineChart, root: &Area<DB>) -> DrawResu
         } else {
             plane.draw_series(LineSeries::new(points, style))?
         };
-        annotation.label(series.label.as_str()).legend(move |(x, y)| legend_line(x, y, color, dashed));
+        annotation
+            .label(series.label.as_str())
+            .legend(move |(x, y)| legend_line(x, y, color, dashed));
     }
 
     if chart.series.iter().all(|series| series.points.is_empty()) {
@@ -178,7 +180,8 @@ fn draw_band<DB: DrawingBackend>(chart: &BandChart, root: &Area<DB>) -> DrawResu
         outline.extend(series.points.iter().rev().map(|&(x, _, _, high)| (x, high)));
         plane.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.2).filled())))?;
 
-        let middle: Vec<(f64, f64)> = series.points.iter().map(|&(x, _, mid, _)| (x, mid)).collect();
+        let middle: Vec<(f64, f64)> =
+            series.points.iter().map(|&(x, _, mid, _)| (x, mid)).collect();
         plane
             .draw_series(LineSeries::new(middle.clone(), color.stroke_width(2)))?
             .label(series.label.as_str())
@@ -297,9 +300,8 @@ fn fit_ranges(
     y_fixed: Option<(f64, f64)>,
 ) -> ((f64, f64), (f64, f64)) {
     let points: Vec<(f64, f64)> = points.collect();
-    let x_range = x_fixed.unwrap_or_else(|| {
-        span(points.iter().map(|&(x, _)| x)).unwrap_or((0.0, 1.0))
-    });
+    let x_range =
+        x_fixed.unwrap_or_else(|| span(points.iter().map(|&(x, _)| x)).unwrap_or((0.0, 1.0)));
     let y_range = y_fixed.unwrap_or_else(|| {
         let (low, high) = span(points.iter().map(|&(_, y)| y)).unwrap_or((0.0, 1.0));
         (low.min(0.0), high + (high - low.min(0.0)).abs() * 0.06)

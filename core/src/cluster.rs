@@ -352,7 +352,8 @@ impl Cluster {
             .nodes()
             .map(|(_, node)| node)
             .filter(|node| {
-                constraints.selects(&node.spec.labels) && constraints.tolerates_all(&node.spec.taints)
+                constraints.selects(&node.spec.labels)
+                    && constraints.tolerates_all(&node.spec.taints)
             })
             .collect();
         if eligible.is_empty() {
@@ -372,7 +373,9 @@ impl Cluster {
             }
             let kind = request
                 .kinds()
-                .find(|kind| eligible.iter().all(|n| n.spec.allocatable.amount(kind) < request.amount(kind)))
+                .find(|kind| {
+                    eligible.iter().all(|n| n.spec.allocatable.amount(kind) < request.amount(kind))
+                })
                 .unwrap_or(ResourceKind::Cpu);
             let largest = eligible
                 .iter()
@@ -396,17 +399,15 @@ impl Cluster {
             eligible.iter().map(|node| node.spec.allocatable.clone()).collect();
         for index in 0..pods.pod_count() {
             let request = pods.request(index);
-            let chosen = (0..free.len())
-                .filter(|&i| free[i].covers(request))
-                .max_by(|&a, &b| {
-                    let sa = fraction_score(&free[a], &eligible[a].spec.allocatable, request);
-                    let sb = fraction_score(&free[b], &eligible[b].spec.allocatable, request);
-                    let by_score = match self.rule {
-                        PlacementRule::Spread => sa.total_cmp(&sb),
-                        PlacementRule::Binpack => sb.total_cmp(&sa),
-                    };
-                    by_score.then_with(|| eligible[b].spec.name.cmp(&eligible[a].spec.name))
-                });
+            let chosen = (0..free.len()).filter(|&i| free[i].covers(request)).max_by(|&a, &b| {
+                let sa = fraction_score(&free[a], &eligible[a].spec.allocatable, request);
+                let sb = fraction_score(&free[b], &eligible[b].spec.allocatable, request);
+                let by_score = match self.rule {
+                    PlacementRule::Spread => sa.total_cmp(&sb),
+                    PlacementRule::Binpack => sb.total_cmp(&sa),
+                };
+                by_score.then_with(|| eligible[b].spec.name.cmp(&eligible[a].spec.name))
+            });
             match chosen {
                 Some(i) => free[i].sub(request),
                 None => {
@@ -606,7 +607,12 @@ mod tests {
     fn node(name: &str, cpu: i64, memory_gi: i64) -> NodeSpec {
         NodeSpec {
             name: name.into(),
-            allocatable: Resources { cpu_millis: cpu * 1000, memory_bytes: memory_gi * GI, pods: 110, extended: vec![] },
+            allocatable: Resources {
+                cpu_millis: cpu * 1000,
+                memory_bytes: memory_gi * GI,
+                pods: 110,
+                extended: vec![],
+            },
             labels: vec![],
             taints: vec![],
             schedulable: true,
@@ -614,7 +620,11 @@ mod tests {
     }
 
     /// The rule computed the plain way: every node, the score formula, ties by name.
-    fn place_by_scan(cluster: &Cluster, request: &Resources, rule: PlacementRule) -> Option<Arc<str>> {
+    fn place_by_scan(
+        cluster: &Cluster,
+        request: &Resources,
+        rule: PlacementRule,
+    ) -> Option<Arc<str>> {
         let mut best: Option<(f64, Arc<str>)> = None;
         for (_, n) in cluster.nodes() {
             if !n.spec.schedulable || !n.free().covers(request) {
@@ -688,7 +698,9 @@ mod tests {
         // A small deterministic generator (an LCG), independent of the code under test.
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = move |bound: u64| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             (state >> 33) % bound
         };
         for rule in [PlacementRule::Spread, PlacementRule::Binpack] {
@@ -700,11 +712,13 @@ mod tests {
             let mut placed = Vec::new();
             for _ in 0..400 {
                 if next(4) == 0 && !placed.is_empty() {
-                    let (id, pod): (NodeId, Resources) = placed.remove(next(placed.len() as u64) as usize);
+                    let (id, pod): (NodeId, Resources) =
+                        placed.remove(next(placed.len() as u64) as usize);
                     cluster.remove_pod(id, &pod);
                     continue;
                 }
-                let pod = Resources::pod((1 + next(8) as i64) * 500, (1 + next(16) as i64) * GI / 2);
+                let pod =
+                    Resources::pod((1 + next(8) as i64) * 500, (1 + next(16) as i64) * GI / 2);
                 let expected = place_by_scan(&cluster, &pod, rule);
                 let got = cluster.place(&pod, &Constraints::default());
                 assert_eq!(got.map(|id| cluster.node(id).spec.name.clone()), expected);
@@ -735,7 +749,8 @@ mod tests {
         cluster.upsert_node(node("a", 4, 32));
         cluster.upsert_node(node("b", 4, 32));
         // 6 cores in one pod: the sum (8) would do, no node does.
-        let pods = JobPods { driver: Resources::pod(6000, GI), executor: Resources::ZERO, executors: 0 };
+        let pods =
+            JobPods { driver: Resources::pod(6000, GI), executor: Resources::ZERO, executors: 0 };
         assert_eq!(cluster.shortfall(&pods, &Constraints::default()), Shortfall::Fragmented);
     }
 

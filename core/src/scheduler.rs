@@ -416,7 +416,11 @@ impl Scheduler {
     }
 
     /// Places a pod that did not come through the queue, as kube-scheduler would.
-    pub fn place_pod(&self, request: &Resources, constraints: &crate::job::Constraints) -> Option<NodeId> {
+    pub fn place_pod(
+        &self,
+        request: &Resources,
+        constraints: &crate::job::Constraints,
+    ) -> Option<NodeId> {
         self.cluster.place(request, constraints)
     }
 
@@ -640,7 +644,8 @@ impl Scheduler {
         let State::Waiting(waiting) = &entry.state else { return None };
         let lane = self.lanes.get(&entry.lane)?;
         let blocked = lane.blocked.filter(|&b| b != job && self.jobs.contains_key(&b));
-        let behind = blocked.map(|b| WaitReason::Behind { job: b, name: self.jobs[&b].spec.name.clone() });
+        let behind =
+            blocked.map(|b| WaitReason::Behind { job: b, name: self.jobs[&b].spec.name.clone() });
         match self.config.policy {
             Policy::Strict | Policy::Weighted => {
                 if lane.blocked == Some(job) {
@@ -703,7 +708,10 @@ impl Scheduler {
                 for (key, id) in queue {
                     let entry = self.jobs.get(id).ok_or(format!("queued job {id} unknown"))?;
                     match &entry.state {
-                        State::Waiting(w) if w.key == *key && entry.lane == *name && entry.spec.priority.index() == q => {}
+                        State::Waiting(w)
+                            if w.key == *key
+                                && entry.lane == *name
+                                && entry.spec.priority.index() == q => {}
                         _ => return Err(format!("job {id} is queued where it does not belong")),
                     }
                     queued += 1;
@@ -771,7 +779,12 @@ impl Scheduler {
     }
 
     /// One step of one lane: the next admission, or `None` when the lane can admit no more.
-    fn step(&mut self, lane_name: &Arc<str>, state: &mut LaneCycle, now: Millis) -> Option<Decision> {
+    fn step(
+        &mut self,
+        lane_name: &Arc<str>,
+        state: &mut LaneCycle,
+        now: Millis,
+    ) -> Option<Decision> {
         match self.config.policy {
             Policy::Strict => {
                 let lane = self.lanes.get(lane_name)?;
@@ -779,9 +792,17 @@ impl Scheduler {
                 self.try_head(lane_name, job, now)
             }
             Policy::Weighted => {
-                let queue = self.pick_weighted(lane_name)?;
+                let (queue, before) = self.pick_weighted(lane_name)?;
                 let job = self.lanes.get(lane_name)?.head(queue)?;
-                self.try_head(lane_name, job, now)
+                let decision = self.try_head(lane_name, job, now);
+                if decision.is_none() {
+                    // Only admissions count towards the shares: a head that does not fit
+                    // gives its turn back, so the same queue is tried again next cycle.
+                    if let Some(lane) = self.lanes.get_mut(lane_name) {
+                        lane.swrr = before;
+                    }
+                }
+                decision
             }
             Policy::BestEffort => loop {
                 let (queue, key, job) = self.lanes.get(lane_name)?.after(state.cursor)?;
@@ -853,20 +874,20 @@ impl Scheduler {
         }
         let outcome = match self.quota_exceeded(&entry.spec) {
             Some(name) => Err(WaitReason::Quota { name }),
-            None => self
-                .cluster
-                .reserve_job(&entry.spec.pods, &entry.spec.constraints)
-                .map_err(|shortfall| match shortfall {
+            None => self.cluster.reserve_job(&entry.spec.pods, &entry.spec.constraints).map_err(
+                |shortfall| match shortfall {
                     Shortfall::Insufficient { resource, gap } => {
                         WaitReason::Insufficient { resource, gap }
                     }
                     Shortfall::Fragmented => WaitReason::Fragmented,
-                }),
+                },
+            ),
         };
         match outcome {
             Ok(placement) => Ok(placement.nodes),
             Err(reason) => {
-                if let Some(Entry { state: State::Waiting(waiting), .. }) = self.jobs.get_mut(&job) {
+                if let Some(Entry { state: State::Waiting(waiting), .. }) = self.jobs.get_mut(&job)
+                {
                     waiting.reason = Some(reason);
                     waiting.failed_epoch = Some(epoch);
                 }
@@ -883,10 +904,13 @@ impl Scheduler {
         let pods: Vec<(PodRole, NodeId, Resources)> = nodes
             .iter()
             .enumerate()
-            .map(|(i, &node)| (PodRole::of_index(i as u32), node, entry.spec.pods.request(i as u32).clone()))
+            .map(|(i, &node)| {
+                (PodRole::of_index(i as u32), node, entry.spec.pods.request(i as u32).clone())
+            })
             .collect();
         let reserved = (0..pods.len()).collect();
-        entry.state = State::Holding(Holding { pods, reserved, admitted_ms: now, started_ms: None });
+        entry.state =
+            State::Holding(Holding { pods, reserved, admitted_ms: now, started_ms: None });
         let (lane, priority, spec) = (entry.lane.clone(), entry.spec.priority, entry.spec.clone());
         self.unqueue(&lane, priority, key);
         self.charge_quotas(&spec, 1);
@@ -894,23 +918,26 @@ impl Scheduler {
         Decision::Admit { job, nodes: names, node_ids: nodes }
     }
 
-    fn pick_weighted(&mut self, lane_name: &Arc<str>) -> Option<Priority> {
+    /// The queue whose head is tried next under `weighted`, and the round-robin credits as they
+    /// were before the pick.
+    fn pick_weighted(&mut self, lane_name: &Arc<str>) -> Option<(Priority, [i64; 2])> {
         let weights = [i64::from(self.config.weights.high), i64::from(self.config.weights.normal)];
         let lane = self.lanes.get_mut(lane_name)?;
-        let non_empty: Vec<usize> = (0..2).filter(|&q| !lane.queues[q].is_empty()).collect();
-        match non_empty.as_slice() {
-            [] => None,
-            [only] => Some(queue_priority(*only)),
-            _ => {
+        let before = lane.swrr;
+        match (lane.queues[0].is_empty(), lane.queues[1].is_empty()) {
+            (true, true) => None,
+            (false, true) => Some((Priority::High, before)),
+            (true, false) => Some((Priority::Normal, before)),
+            (false, false) => {
                 // Smooth weighted round robin: each queue gains its weight, the richest is
-                // picked and pays the total back.
+                // picked and pays the total back. Ties go to high.
                 let total: i64 = weights.iter().sum();
                 for (credit, weight) in lane.swrr.iter_mut().zip(weights) {
                     *credit += weight;
                 }
                 let pick = if lane.swrr[0] >= lane.swrr[1] { 0 } else { 1 };
                 lane.swrr[pick] -= total;
-                Some(queue_priority(pick))
+                Some((queue_priority(pick), before))
             }
         }
     }
@@ -924,7 +951,11 @@ impl Scheduler {
             .iter()
             .filter_map(|(id, entry)| match &entry.state {
                 State::Holding(h) => entry.spec.expected_duration_ms.map(|d| {
-                    (h.started_ms.unwrap_or(h.admitted_ms.max(now)).saturating_add(d).max(now), *id, h)
+                    (
+                        h.started_ms.unwrap_or(h.admitted_ms.max(now)).saturating_add(d).max(now),
+                        *id,
+                        h,
+                    )
                 }),
                 State::Waiting(_) => None,
             })
@@ -1075,7 +1106,8 @@ impl Scheduler {
         }
         let total = spec.pods.total();
         self.config.quotas.iter().zip(&self.quota_used).find_map(|(quota, used)| {
-            let over = |limit: Option<i64>, used: i64, asked: i64| limit.is_some_and(|l| used + asked > l);
+            let over =
+                |limit: Option<i64>, used: i64, asked: i64| limit.is_some_and(|l| used + asked > l);
             (Self::quota_applies(quota, spec)
                 && (over(quota.cpu_millis, used.cpu_millis, total.cpu_millis)
                     || over(quota.memory_bytes, used.memory_bytes, total.memory_bytes)
@@ -1195,7 +1227,9 @@ fn place_on(
                 continue;
             }
             let alloc = &node.spec.allocatable;
-            let frac = |free: i64, req: i64, all: i64| if all <= 0 { 0.0 } else { (free - req) as f64 / all as f64 };
+            let frac = |free: i64, req: i64, all: i64| {
+                if all <= 0 { 0.0 } else { (free - req) as f64 / all as f64 }
+            };
             let score = (frac(f.cpu_millis, request.cpu_millis, alloc.cpu_millis)
                 + frac(f.memory_bytes, request.memory_bytes, alloc.memory_bytes))
                 / 2.0;

@@ -248,9 +248,9 @@ fn pod_request(
     }
 
     // Called by path: `request.max(..)` on a value would pick `Ord::max` instead.
-    let mut request = init_containers
-        .iter()
-        .fold(spark_container, |request, init| Resources::max_each(&request, &without_pod_slot(init)));
+    let mut request = init_containers.iter().fold(spark_container, |request, init| {
+        Resources::max_each(&request, &without_pod_slot(init))
+    });
     if let Some(overhead) = &app.pod_overhead {
         request.add(&without_pod_slot(overhead));
     }

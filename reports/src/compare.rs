@@ -36,10 +36,8 @@ pub fn write_compare_report(
     fs::create_dir_all(dir).map_err(ReportError::io(dir))?;
     let mut written = WrittenReport::default();
 
-    let labelled: Vec<LabelledSummary<'_>> = runs
-        .iter()
-        .map(|(label, _, summary)| LabelledSummary { label, summary })
-        .collect();
+    let labelled: Vec<LabelledSummary<'_>> =
+        runs.iter().map(|(label, _, summary)| LabelledSummary { label, summary }).collect();
     let json_path = dir.join("summaries.json");
     let mut json = serde_json::to_string_pretty(&labelled)
         .map_err(|source| ReportError::Json { path: json_path.clone(), source })?;
@@ -105,8 +103,11 @@ fn comparison_table(runs: &[(String, RunRecords, Summary)]) -> Table {
     }
     add("`never_progressed`".into(), &|s| s.overall.never_progressed.to_string());
 
-    let scopes: [(&str, Option<Priority>); 3] =
-        [("", None), ("by_priority.high.", Some(Priority::High)), ("by_priority.normal.", Some(Priority::Normal))];
+    let scopes: [(&str, Option<Priority>); 3] = [
+        ("", None),
+        ("by_priority.high.", Some(Priority::High)),
+        ("by_priority.normal.", Some(Priority::Normal)),
+    ];
     let stats: [(&str, GroupRead); 6] = [
         ("wait_seconds.mean", |g| g.wait_seconds.mean),
         ("wait_seconds.p50", |g| g.wait_seconds.p50),

@@ -27,6 +27,19 @@ impl Table {
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
+
+    /// Whether a column holds numbers (and `n/a`), to be aligned right. The first column never
+    /// does: it names the row.
+    fn is_numeric(&self, column: usize) -> bool {
+        column > 0
+            && self.rows.iter().all(|row| {
+                row.get(column).is_none_or(|cell| {
+                    cell.is_empty()
+                        || cell == "n/a"
+                        || cell.trim_start_matches('-').starts_with(|c: char| c.is_ascii_digit())
+                })
+            })
+    }
 }
 
 /// A chart saved beside the report: paths relative to the report, and the PNG to embed.
@@ -140,7 +153,7 @@ h1 { font-size: 1.6rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd
 h3 { font-size: 1.05rem; margin-bottom: 0.4rem; }
 table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #d0d0d0; padding: 0.25rem 0.6rem; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th.text, td.text { text-align: left; }
 th { background: #f3f3f3; }
 tr:nth-child(even) td { background: #fafafa; }
 code { background: #f3f3f3; padding: 0 0.2rem; border-radius: 3px; }
@@ -153,7 +166,7 @@ fn markdown_table(table: &Table, out: &mut String) {
     let header: Vec<String> = table.headers.iter().map(|h| cell(h)).collect();
     let _ = writeln!(out, "| {} |", header.join(" | "));
     let rule: Vec<&str> = (0..table.headers.len())
-        .map(|column| if column == 0 { "---" } else { "---:" })
+        .map(|column| if table.is_numeric(column) { "---:" } else { "---" })
         .collect();
     let _ = writeln!(out, "| {} |", rule.join(" | "));
     for row in &table.rows {
@@ -163,15 +176,19 @@ fn markdown_table(table: &Table, out: &mut String) {
 }
 
 fn html_table(table: &Table, out: &mut String) {
+    let numeric: Vec<bool> = (0..table.headers.len()).map(|c| table.is_numeric(c)).collect();
+    let class = |column: usize| {
+        if numeric.get(column).copied().unwrap_or(false) { "" } else { " class=\"text\"" }
+    };
     out.push_str("<table>\n<thead><tr>");
-    for header in &table.headers {
-        let _ = write!(out, "<th>{}</th>", escape(header));
+    for (column, header) in table.headers.iter().enumerate() {
+        let _ = write!(out, "<th{}>{}</th>", class(column), escape(header));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     for row in &table.rows {
         out.push_str("<tr>");
-        for cell in row {
-            let _ = write!(out, "<td>{}</td>", inline_code(&escape(cell)));
+        for (column, cell) in row.iter().enumerate() {
+            let _ = write!(out, "<td{}>{}</td>", class(column), inline_code(&escape(cell)));
         }
         out.push_str("</tr>\n");
     }
@@ -219,8 +236,7 @@ fn inline_code(escaped: &str) -> String {
 
 /// Standard base64 with padding (RFC 4648), for embedding PNGs in the page.
 pub(crate) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
@@ -257,7 +273,10 @@ mod tests {
     #[test]
     fn html_escapes_and_marks_code() {
         assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
-        assert_eq!(inline_code("run `sparkq simulate` now"), "run <code>sparkq simulate</code> now");
+        assert_eq!(
+            inline_code("run `sparkq simulate` now"),
+            "run <code>sparkq simulate</code> now"
+        );
         assert_eq!(inline_code("one ` tick"), "one ` tick");
     }
 

@@ -2,8 +2,8 @@
 //! Drawing itself is `sparkq-charts`' business.
 
 use sparkq_charts::{
-    BandChart, BandSeries, Chart, IntervalChart, Lane, Layer, LegendPosition, LineChart,
-    LineStyle, Series, StackedAreaChart,
+    BandChart, BandSeries, Chart, IntervalChart, Lane, Layer, LegendPosition, LineChart, LineStyle,
+    Series, StackedAreaChart,
 };
 use sparkq_core::{Millis, Priority};
 
@@ -79,7 +79,7 @@ fn over_grid(stats: &RunStats, unit: TimeUnit, values: &[f64]) -> Vec<(f64, f64)
     let mut points: Vec<(f64, f64)> =
         grid_x(stats, unit).into_iter().zip(values.iter().copied()).collect();
     if let Some(&last) = values.last() {
-        points.push((unit.from_ms(stats.grid.end_ms() as f64), last));
+        points.push((unit.from_ms(stats.grid.end_ms as f64), last));
     }
     points
 }
@@ -132,11 +132,8 @@ pub fn run_figures(stats: &RunStats) -> Vec<Figure> {
     let queue = Priority::ALL
         .iter()
         .map(|&priority| {
-            let peaks: Vec<f64> = stats.queue_length[priority.index()]
-                .peak
-                .iter()
-                .map(|&peak| peak as f64)
-                .collect();
+            let peaks: Vec<f64> =
+                stats.queue_length[priority.index()].peak.iter().map(|&peak| peak as f64).collect();
             Series {
                 label: priority.as_str().into(),
                 points: over_grid(stats, time, &peaks),
@@ -195,10 +192,9 @@ pub fn run_figures(stats: &RunStats) -> Vec<Figure> {
             .into(),
     });
 
-    for (stem, resource, unit, pick) in [
-        ("cpu_allocation", "CPU", "cores", 0usize),
-        ("memory_allocation", "Memory", "GiB", 1usize),
-    ] {
+    for (stem, resource, unit, pick) in
+        [("cpu_allocation", "CPU", "cores", 0usize), ("memory_allocation", "Memory", "GiB", 1usize)]
+    {
         let values = |series: &crate::stats::ResourceSeries| -> Vec<f64> {
             if pick == 0 { series.cpu_cores.clone() } else { series.memory_gib.clone() }
         };

@@ -84,7 +84,9 @@ impl Distribution {
         for step in 0..=steps {
             let index = (step * (n - 1)) / steps;
             let value = self.sorted_ms[index];
-            if points.last().is_some_and(|&(previous, fraction)| previous == value && fraction > 0.0)
+            if points
+                .last()
+                .is_some_and(|&(previous, fraction)| previous == value && fraction > 0.0)
             {
                 continue;
             }

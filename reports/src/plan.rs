@@ -163,7 +163,12 @@ pub fn write_plan_report(dir: &Path, input: &PlanInput<'_>) -> Result<WrittenRep
             .iter()
             .filter_map(|point| {
                 let at = point.slos.get(index)?;
-                Some(CurvePoint { nodes: point.nodes, low: at.min?, middle: at.median?, high: at.max? })
+                Some(CurvePoint {
+                    nodes: point.nodes,
+                    low: at.min?,
+                    middle: at.median?,
+                    high: at.max?,
+                })
             })
             .collect();
         let unit = slo.metric.is_wait().then(|| {

@@ -121,8 +121,13 @@ pub(crate) fn save_figure(
         width: size.width,
         height: size.height,
     };
-    let chart =
-        WrittenChart { title, png: png_path, svg: svg_path, width: size.width, height: size.height };
+    let chart = WrittenChart {
+        title,
+        png: png_path,
+        svg: svg_path,
+        width: size.width,
+        height: size.height,
+    };
     Ok((block, chart))
 }
 
@@ -330,13 +335,16 @@ fn problems_section(doc: &mut Document, stats: &RunStats) {
     doc.table(counts);
 
     for category in stats.problems.iter().filter(|category| category.count > 0) {
-        doc.paragraph(format!("{}: {} jobs, by reason.", category.name, category.count));
+        doc.paragraph(format!("{} ({}), by reason:", capitalised(category.name), category.count));
         let mut reasons = Table::new(&["reason", "jobs"]);
         for (reason, jobs) in category.reasons.iter().take(10) {
             reasons.row(vec![reason.clone(), jobs.to_string()]);
         }
         if category.reasons.len() > 10 {
-            reasons.row(vec![format!("… {} more reasons", category.reasons.len() - 10), String::new()]);
+            reasons.row(vec![
+                format!("… {} more reasons", category.reasons.len() - 10),
+                String::new(),
+            ]);
         }
         doc.table(reasons);
 
@@ -359,4 +367,9 @@ fn problems_section(doc: &mut Document, stats: &RunStats) {
         }
         doc.table(examples);
     }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
 }

@@ -112,9 +112,7 @@ pub enum SloError {
     Empty,
     #[error("SLO {slo:?} has no comparison: use <=, <, >= or > between metric and threshold")]
     NoComparison { slo: String },
-    #[error(
-        "SLO {slo:?}: unknown scope {scope:?}; use high, normal or overall (or leave it out)"
-    )]
+    #[error("SLO {slo:?}: unknown scope {scope:?}; use high, normal or overall (or leave it out)")]
     UnknownScope { slo: String, scope: String },
     #[error(
         "SLO {slo:?}: unknown metric {metric:?}; use mean_wait, p50_wait, p95_wait, p99_wait, \
@@ -123,11 +121,15 @@ pub enum SloError {
     UnknownMetric { slo: String, metric: String },
     #[error("SLO {slo:?}: no threshold after {comparison:?}")]
     NoThreshold { slo: String, comparison: String },
-    #[error("SLO {slo:?}: {threshold:?} is not a duration; write a number and a unit: 90s, 10m, 1.5h, 500ms")]
+    #[error(
+        "SLO {slo:?}: {threshold:?} is not a duration; write a number and a unit: 90s, 10m, 1.5h, 500ms"
+    )]
     BadDuration { slo: String, threshold: String },
     #[error("SLO {slo:?}: {threshold:?} has no unit; a wait needs one (s, m, h or ms), e.g. 10m")]
     MissingUnit { slo: String, threshold: String },
-    #[error("SLO {slo:?}: {threshold:?} is not a number; bounded_slowdown takes a plain ratio such as 3 or 1.5")]
+    #[error(
+        "SLO {slo:?}: {threshold:?} is not a number; bounded_slowdown takes a plain ratio such as 3 or 1.5"
+    )]
     BadRatio { slo: String, threshold: String },
     #[error("SLO {slo:?}: the threshold must be zero or more, not {threshold:?}")]
     Negative { slo: String, threshold: String },
@@ -167,10 +169,10 @@ impl FromStr for Slo {
             "overall" | "all" => None,
             other => return Err(SloError::UnknownScope { slo: owned(), scope: other.to_owned() }),
         };
-        let metric = SloMetric::ALL
-            .into_iter()
-            .find(|metric| metric.as_str() == metric_name)
-            .ok_or_else(|| SloError::UnknownMetric { slo: owned(), metric: metric_name.to_owned() })?;
+        let metric =
+            SloMetric::ALL.into_iter().find(|metric| metric.as_str() == metric_name).ok_or_else(
+                || SloError::UnknownMetric { slo: owned(), metric: metric_name.to_owned() },
+            )?;
 
         if threshold_text.is_empty() {
             return Err(SloError::NoThreshold { slo: owned(), comparison: comparison.to_owned() });

@@ -161,7 +161,10 @@ fn waits_by_namespace(records: &RunRecords) -> BTreeMap<Arc<str>, Distribution> 
             entry.push(wait);
         }
     }
-    waits.into_iter().map(|(namespace, waits)| (namespace, Distribution::from_unsorted(waits))).collect()
+    waits
+        .into_iter()
+        .map(|(namespace, waits)| (namespace, Distribution::from_unsorted(waits)))
+        .collect()
 }
 
 fn queue_interval(job: &JobRecord, end: Millis) -> (Millis, Millis) {
@@ -186,7 +189,8 @@ fn head_age(records: &RunRecords, grid: &TimeGrid) -> [Vec<Millis>; 2] {
             .jobs
             .iter()
             .filter(|job| job.priority == priority)
-            .map(|job| queue_interval(job, records.end_ms))
+            // A job still queued when the run stops stays queued at the last bucket's end.
+            .map(|job| queue_interval(job, Millis::MAX))
             .filter(|(from, to)| to > from)
             .collect();
         queued.sort_unstable();

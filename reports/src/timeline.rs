@@ -12,11 +12,13 @@ use sparkq_core::Millis;
 /// How many buckets a run is cut into: fine enough for a smooth chart, small enough to keep.
 pub const GRID_BUCKETS: u64 = 300;
 
-/// `buckets` equal buckets of `step_ms` from time zero, covering at least `[0, end]`.
+/// `buckets` buckets of `step_ms` from time zero, the last one cut at `end_ms` (the run's end),
+/// so that no bucket reaches past the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeGrid {
     pub step_ms: Millis,
     pub buckets: usize,
+    pub end_ms: Millis,
 }
 
 impl TimeGrid {
@@ -25,15 +27,21 @@ impl TimeGrid {
     pub fn covering(end_ms: Millis) -> TimeGrid {
         let buckets = end_ms.clamp(1, GRID_BUCKETS);
         let step_ms = end_ms.div_ceil(buckets).max(1);
-        TimeGrid { step_ms, buckets: usize::try_from(buckets).unwrap_or(1) }
+        // With the step rounded up, fewer buckets may already reach the end.
+        let buckets = end_ms.div_ceil(step_ms).max(1);
+        TimeGrid { step_ms, buckets: usize::try_from(buckets).unwrap_or(1), end_ms: end_ms.max(1) }
+    }
+
+    /// Buckets of `step_ms` up to `end_ms`.
+    pub fn with_step(step_ms: Millis, end_ms: Millis) -> TimeGrid {
+        let step_ms = step_ms.max(1);
+        let end_ms = end_ms.max(1);
+        let buckets = usize::try_from(end_ms.div_ceil(step_ms)).unwrap_or(1);
+        TimeGrid { step_ms, buckets, end_ms }
     }
 
     pub fn start_ms(&self, bucket: usize) -> Millis {
-        bucket as Millis * self.step_ms
-    }
-
-    pub fn end_ms(&self) -> Millis {
-        self.start_ms(self.buckets)
+        (bucket as Millis * self.step_ms).min(self.end_ms)
     }
 
     /// The start of each bucket, for a chart's x axis.
@@ -52,7 +60,8 @@ pub struct Sampled {
 impl Sampled {
     /// The integral over the grid, in value × milliseconds.
     pub fn integral(&self, grid: &TimeGrid) -> f64 {
-        self.mean.iter().map(|mean| mean * grid.step_ms as f64).sum()
+        let lengths = (0..grid.buckets).map(|at| grid.start_ms(at + 1) - grid.start_ms(at));
+        self.mean.iter().zip(lengths).map(|(mean, length)| mean * length as f64).sum()
     }
 }
 
@@ -107,7 +116,8 @@ impl Changes {
                 peak = peak.max(value);
             }
             area += i128::from(value) * i128::from(end - since);
-            out.mean.push(area as f64 / grid.step_ms as f64);
+            let length = (end - start).max(1);
+            out.mean.push(area as f64 / length as f64);
             out.peak.push(peak);
         }
         out
@@ -121,10 +131,12 @@ mod tests {
     #[test]
     fn grid_covers_the_run() {
         let grid = TimeGrid::covering(1_000_000);
-        assert_eq!(grid.buckets, 300);
-        assert!(grid.end_ms() >= 1_000_000);
-        assert_eq!(TimeGrid::covering(0), TimeGrid { step_ms: 1, buckets: 1 });
-        assert_eq!(TimeGrid::covering(7), TimeGrid { step_ms: 1, buckets: 7 });
+        assert_eq!((grid.step_ms, grid.buckets), (3334, 300));
+        assert_eq!(grid.start_ms(300), 1_000_000, "the last bucket is cut at the end");
+        assert_eq!(TimeGrid::covering(0), TimeGrid { step_ms: 1, buckets: 1, end_ms: 1 });
+        assert_eq!(TimeGrid::covering(7), TimeGrid { step_ms: 1, buckets: 7, end_ms: 7 });
+        // 1000 ms in steps of 4 needs only 250 buckets.
+        assert_eq!(TimeGrid::covering(1000).buckets, 250);
     }
 
     #[test]
@@ -133,7 +145,7 @@ mod tests {
         // Bucket 0: 0 for 5 ms then 2 for 5 ms: mean 1, peak 2.
         // Bucket 1: 2 for 2 ms, 5 for 2 ms, 2 for 6 ms: mean (4 + 10 + 12) / 10 = 2.6, peak 5.
         // Bucket 2: 2 for 5 ms then 0: mean 1, peak 2.
-        let grid = TimeGrid { step_ms: 10, buckets: 3 };
+        let grid = TimeGrid::with_step(10, 30);
         let mut changes = Changes::default();
         changes.hold(5, 25, 2);
         changes.hold(12, 14, 3);
@@ -145,11 +157,23 @@ mod tests {
 
     #[test]
     fn a_zero_length_hold_is_never_seen() {
-        let grid = TimeGrid { step_ms: 10, buckets: 1 };
+        let grid = TimeGrid::with_step(10, 10);
         let mut changes = Changes::default();
         changes.hold(4, 4, 7);
         changes.hold(2, 4, 1);
         changes.hold(4, 6, 1);
         assert_eq!(changes.sample(&grid).peak, vec![1]);
+    }
+
+    #[test]
+    fn a_last_bucket_cut_short_averages_over_its_own_length() {
+        // Steps of 10 up to 25: buckets [0, 10), [10, 20), [20, 25). A value of 4 throughout
+        // has mean 4 in every bucket, the short one included.
+        let grid = TimeGrid::with_step(10, 25);
+        let mut changes = Changes::default();
+        changes.hold(0, 25, 4);
+        let sampled = changes.sample(&grid);
+        assert_eq!(sampled.mean, vec![4.0, 4.0, 4.0]);
+        assert_eq!(sampled.integral(&grid), 100.0);
     }
 }

@@ -100,7 +100,10 @@ enum Class {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Event {
     /// The job's run time is over (or it fails).
-    JobEnds { job: JobId, failed: bool },
+    JobEnds {
+        job: JobId,
+        failed: bool,
+    },
     /// A scenario event, by index.
     Scenario(usize),
     BackgroundStarts(usize),
@@ -181,6 +184,8 @@ struct Simulation<'a> {
     /// The next index of each pool's nodes, for nodes added later.
     pool_next: BTreeMap<Arc<str>, u32>,
     open_blocks: BTreeMap<(Option<Arc<str>>, JobId), BlockedInterval>,
+    /// Domains moved to the legacy flow: their later arrivals are legacy too.
+    legacy_domains: std::collections::BTreeSet<Arc<str>>,
     jobs_seen: u64,
     cycles: u64,
     last_deadline: Option<Millis>,
@@ -206,7 +211,7 @@ impl<'a> Simulation<'a> {
             sched: Scheduler::new(config),
             events: BinaryHeap::new(),
             next_seq: 0,
-            arrivals: scenario.arrivals_with_seed(seed).peekable(),
+            arrivals: scenario.workload.arrivals(seed).peekable(),
             live: BTreeMap::new(),
             by_name: BTreeMap::new(),
             pending: BTreeMap::new(),
@@ -214,6 +219,7 @@ impl<'a> Simulation<'a> {
             background_bound: BTreeMap::new(),
             pool_next: BTreeMap::new(),
             open_blocks: BTreeMap::new(),
+            legacy_domains: std::collections::BTreeSet::new(),
             jobs_seen: 0,
             cycles: 0,
             last_deadline: None,
@@ -340,7 +346,8 @@ impl<'a> Simulation<'a> {
             Event::BackgroundEnds(index) => {
                 let grace = self.scenario.background[index].grace_ms;
                 // Pods not yet bound simply go away; bound ones terminate.
-                self.pending.retain(|_, pod| !matches!(pod.owner, Owner::Background(b, _) if b == index));
+                self.pending
+                    .retain(|_, pod| !matches!(pod.owner, Owner::Background(b, _) if b == index));
                 if grace == 0 {
                     self.background_gone(index);
                 } else {
@@ -394,6 +401,7 @@ impl<'a> Simulation<'a> {
                 }
             }
             EventKind::MigrateDomain { domain } => {
+                self.legacy_domains.insert(domain.clone());
                 for spec in self.sched.migrate_domain_to_legacy(domain) {
                     self.launch_legacy(spec);
                 }
@@ -482,7 +490,7 @@ impl<'a> Simulation<'a> {
         self.jobs_seen += 1;
         let Arrival { spec, run_ms, fail_after_ms, .. } = arrival;
         let mut spec = spec;
-        if self.options.all_legacy {
+        if self.options.all_legacy || self.legacy_domains.contains(&spec.domain) {
             spec.flow = Flow::Legacy;
         }
         let id = spec.id;

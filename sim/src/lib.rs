@@ -1,4 +1,5 @@
 //! The discrete-event simulator: sparkq's scheduling core under a seeded virtual clock.
 
+pub mod engine;
 pub mod record;
 pub mod scenario;

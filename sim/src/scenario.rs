@@ -111,16 +111,36 @@ pub struct TimedEvent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
     /// New nodes, numbered after the pool's current last node.
-    AddNodes { pool: Arc<str>, count: u32 },
+    AddNodes {
+        pool: Arc<str>,
+        count: u32,
+    },
     /// The highest-numbered nodes go first; their pods are evicted.
-    RemoveNodes { pool: Arc<str>, count: u32 },
-    Cordon { node: Arc<str> },
-    Uncordon { node: Arc<str> },
-    Cancel { job: Arc<str> },
-    SetFlow { job: Arc<str>, flow: Flow },
-    SetPriority { job: Arc<str>, priority: Priority },
+    RemoveNodes {
+        pool: Arc<str>,
+        count: u32,
+    },
+    Cordon {
+        node: Arc<str>,
+    },
+    Uncordon {
+        node: Arc<str>,
+    },
+    Cancel {
+        job: Arc<str>,
+    },
+    SetFlow {
+        job: Arc<str>,
+        flow: Flow,
+    },
+    SetPriority {
+        job: Arc<str>,
+        priority: Priority,
+    },
     /// Every job of the domain, queued or still to come, takes the legacy flow.
-    MigrateDomain { domain: Arc<str> },
+    MigrateDomain {
+        domain: Arc<str>,
+    },
     /// The orchestrator is turned off: every job takes the legacy flow.
     Disable,
     Enable,

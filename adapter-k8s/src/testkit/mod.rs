@@ -289,7 +289,13 @@ impl TestApiServer {
     }
 
     /// Merge-patches an object the way a controller of the cluster would.
-    pub fn merge(&self, kind: &str, namespace: &str, name: &str, patch: Value) -> Result<Value, ApiError> {
+    pub fn merge(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        patch: Value,
+    ) -> Result<Value, ApiError> {
         let key = Self::key(kind, namespace, name)
             .ok_or_else(|| ApiError::bad_request(format!("unknown kind `{kind}`")))?;
         self.with_store(|s| match s.patch(&key, PatchKind::Merge, &patch, None, false) {
@@ -298,7 +304,13 @@ impl TestApiServer {
         })
     }
 
-    fn merge_status(&self, kind: &str, namespace: &str, name: &str, patch: Value) -> Result<Value, ApiError> {
+    fn merge_status(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        patch: Value,
+    ) -> Result<Value, ApiError> {
         let key = Self::key(kind, namespace, name)
             .ok_or_else(|| ApiError::bad_request(format!("unknown kind `{kind}`")))?;
         self.with_store(|s| match s.patch(&key, PatchKind::Merge, &patch, None, true) {
@@ -354,7 +366,12 @@ impl TestApiServer {
     }
 
     /// The kubelet's part: moves a pod to `Pending`, `Running`, `Succeeded` or `Failed`.
-    pub fn set_pod_phase(&self, namespace: &str, name: &str, phase: &str) -> Result<Value, ApiError> {
+    pub fn set_pod_phase(
+        &self,
+        namespace: &str,
+        name: &str,
+        phase: &str,
+    ) -> Result<Value, ApiError> {
         self.merge_status("Pod", namespace, name, json!({"status": {"phase": phase}}))
     }
 
@@ -512,7 +529,11 @@ fn selectors(query: &HashMap<String, String>) -> Result<(LabelSelector, FieldSel
     Ok((labels, fields))
 }
 
-fn list(shared: &Shared, target: &Target, query: &HashMap<String, String>) -> Result<Response, ApiError> {
+fn list(
+    shared: &Shared,
+    target: &Target,
+    query: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(query)?;
     let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
     // A continue token is `<list rv>:<namespace>/<name>` of the last item sent.
@@ -570,7 +591,8 @@ fn write(
     body: &Bytes,
 ) -> Result<Response, ApiError> {
     let parsed = || -> Result<Value, ApiError> {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
     };
     let manager = query.get("fieldManager").map(String::as_str);
     let namespace = target.namespace.clone().unwrap_or_default();
@@ -587,40 +609,48 @@ fn write(
             let object = object.ok_or_else(|| ApiError::not_found(target.resource, name))?;
             return Ok(json_response(StatusCode::OK, &object));
         }
-        (Verb::Create, None, None) => {
-            (StatusCode::CREATED, store.create(target.resource, target.namespace.as_deref(), parsed()?, manager)?)
-        }
+        (Verb::Create, None, None) => (
+            StatusCode::CREATED,
+            store.create(target.resource, target.namespace.as_deref(), parsed()?, manager)?,
+        ),
         (Verb::Create, Some(name), Some("binding")) if target.resource.kind == "Pod" => {
             let binding = parsed()?;
             let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("");
             let patch = json!({"spec": {"nodeName": node}});
             store.patch(&key(name), PatchKind::Merge, &patch, None, false)?;
             drop(store);
-            return Ok(json_response(StatusCode::CREATED, &json!({"kind": "Status", "status": "Success"})));
+            return Ok(json_response(
+                StatusCode::CREATED,
+                &json!({"kind": "Status", "status": "Success"}),
+            ));
         }
         (Verb::Replace, Some(name), None | Some("status")) => {
             (StatusCode::OK, store.replace(&key(name), parsed()?, status_only)?)
         }
         (Verb::Patch, Some(name), None | Some("status")) => {
-            let content_type = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
+            let content_type =
+                headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
             let kind = match content_type {
                 "application/merge-patch+json" => PatchKind::Merge,
                 "application/strategic-merge-patch+json" => PatchKind::Strategic,
                 "application/json-patch+json" => PatchKind::Json,
-                "application/apply-patch+yaml" => PatchKind::Apply {
-                    force: query.get("force").is_some_and(|f| f == "true"),
-                },
+                "application/apply-patch+yaml" => {
+                    PatchKind::Apply { force: query.get("force").is_some_and(|f| f == "true") }
+                }
                 other => {
-                    return Err(ApiError::new(415, "UnsupportedMediaType", format!("content type `{other}`")));
+                    return Err(ApiError::new(
+                        415,
+                        "UnsupportedMediaType",
+                        format!("content type `{other}`"),
+                    ));
                 }
             };
             (StatusCode::OK, store.patch(&key(name), kind, &parsed()?, manager, status_only)?)
         }
         (Verb::Delete, Some(name), None) => (StatusCode::OK, store.delete(&key(name))?),
-        _ => return Err(ApiError::new(405, "MethodNotAllowed", "not supported by the test server")),
+        _ => {
+            return Err(ApiError::new(405, "MethodNotAllowed", "not supported by the test server"));
+        }
     };
     let (object, changes) = result;
     for change in changes {
@@ -646,7 +676,12 @@ fn bookmark_line(resource: ResourceType, rv: u64) -> Vec<u8> {
 }
 
 /// What one change looks like to a watch with selectors, if anything.
-fn filtered(change: &Change, target: &Target, labels: &LabelSelector, fields: &FieldSelector) -> Option<Vec<u8>> {
+fn filtered(
+    change: &Change,
+    target: &Target,
+    labels: &LabelSelector,
+    fields: &FieldSelector,
+) -> Option<Vec<u8>> {
     if change.resource != target.resource {
         return None;
     }
@@ -669,7 +704,11 @@ fn filtered(change: &Change, target: &Target, labels: &LabelSelector, fields: &F
     Some(event_line(kind, &change.object))
 }
 
-fn watch_response(shared: &Arc<Shared>, target: &Target, query: &HashMap<String, String>) -> Response {
+fn watch_response(
+    shared: &Arc<Shared>,
+    target: &Target,
+    query: &HashMap<String, String>,
+) -> Response {
     let (labels, fields) = match selectors(query) {
         Ok(selectors) => selectors,
         Err(error) => return error_response(&error),
@@ -679,7 +718,8 @@ fn watch_response(shared: &Arc<Shared>, target: &Target, query: &HashMap<String,
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .map_or(Duration::from_secs(290), Duration::from_secs);
-    let from = query.get("resourceVersion").and_then(|rv| rv.parse::<u64>().ok()).filter(|rv| *rv > 0);
+    let from =
+        query.get("resourceVersion").and_then(|rv| rv.parse::<u64>().ok()).filter(|rv| *rv > 0);
 
     // Under the store's lock: the backlog and the subscription, so nothing falls between them.
     let (backlog, mut changes, current_rv) = {
@@ -687,7 +727,9 @@ fn watch_response(shared: &Arc<Shared>, target: &Target, query: &HashMap<String,
         let changes = shared.changes.subscribe();
         let backlog: Result<Vec<Vec<u8>>, u64> = match from {
             Some(rv) => match store.changes_since(rv) {
-                Some(list) => Ok(list.iter().filter_map(|c| filtered(c, target, &labels, &fields)).collect()),
+                Some(list) => {
+                    Ok(list.iter().filter_map(|c| filtered(c, target, &labels, &fields)).collect())
+                }
                 None => Err(rv),
             },
             None => Ok(store
@@ -700,12 +742,8 @@ fn watch_response(shared: &Arc<Shared>, target: &Target, query: &HashMap<String,
         (backlog, changes, store.rv)
     };
     let resource = target.resource;
-    let target = Target {
-        resource,
-        namespace: target.namespace.clone(),
-        name: None,
-        subresource: None,
-    };
+    let target =
+        Target { resource, namespace: target.namespace.clone(), name: None, subresource: None };
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
     let mut breaks = shared.breaks.subscribe();
     let mut bookmarks_now = shared.bookmarks_now.subscribe();
@@ -714,7 +752,11 @@ fn watch_response(shared: &Arc<Shared>, target: &Target, query: &HashMap<String,
         let backlog = match backlog {
             Ok(lines) => lines,
             Err(rv) => {
-                let gone = ApiError::new(410, "Expired", format!("too old resource version: {rv} ({current_rv})"));
+                let gone = ApiError::new(
+                    410,
+                    "Expired",
+                    format!("too old resource version: {rv} ({current_rv})"),
+                );
                 let _ = tx.send(event_line("ERROR", &gone.to_status())).await;
                 return;
             }
@@ -753,7 +795,9 @@ fn watch_response(shared: &Arc<Shared>, target: &Target, query: &HashMap<String,
             }
         }
     });
-    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|line| line.map(Ok::<_, std::io::Error>)));
+    let stream = futures::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|line| line.map(Ok::<_, std::io::Error>))
+    });
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")

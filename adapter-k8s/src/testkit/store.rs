@@ -54,10 +54,7 @@ pub const TYPES: &[ResourceType] = &[
 ];
 
 pub fn find_type(group: &str, version: &str, plural: &str) -> Option<ResourceType> {
-    TYPES
-        .iter()
-        .copied()
-        .find(|t| t.group == group && t.version == version && t.plural == plural)
+    TYPES.iter().copied().find(|t| t.group == group && t.version == version && t.plural == plural)
 }
 
 pub fn type_of_kind(kind: &str) -> Option<ResourceType> {
@@ -140,7 +137,9 @@ pub enum PatchKind {
     Strategic,
     Json,
     /// Server-side apply, simplified to a JSON merge with conflicts between managers.
-    Apply { force: bool },
+    Apply {
+        force: bool,
+    },
 }
 
 /// The store. All of it sits behind one lock.
@@ -160,9 +159,7 @@ pub struct Store {
 }
 
 fn system_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Default for Store {
@@ -189,7 +186,8 @@ pub fn rfc3339(seconds: u64) -> String {
     let z = days as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let mp = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * mp + 2) / 5 + 1;
@@ -327,7 +325,11 @@ pub fn json_patch(doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
             "test" => {
                 let joined: String = path.iter().map(|p| format!("/{p}")).collect();
                 if doc.pointer(&joined) != Some(&value) {
-                    return Err(ApiError::new(422, "Invalid", format!("test failed at `{joined}`")));
+                    return Err(ApiError::new(
+                        422,
+                        "Invalid",
+                        format!("test failed at `{joined}`"),
+                    ));
                 }
             }
             "move" | "copy" => {
@@ -392,8 +394,11 @@ impl Store {
         Some(self.history.iter().filter(|c| c.rv > rv).cloned().collect())
     }
 
-    /// Forgets every change so far: watches from an older version get `410 Gone`.
+    /// Forgets every change so far: resuming a watch from any version seen until now gets
+    /// `410 Gone`. The version moves on by one, as a compaction does, so a fresh list and a
+    /// watch from it still work.
     pub fn compact(&mut self) {
+        self.rv += 1;
         self.history.clear();
         self.oldest_rv = self.rv + 1;
     }
@@ -453,9 +458,12 @@ impl Store {
         }
         if resource.kind == "Pod" {
             let phase = json!({"phase": "Pending"});
-            merge_patch(object.as_object_mut().map_or(&mut Value::Null, |m| {
-                m.entry("status").or_insert(Value::Object(Map::new()))
-            }), &phase);
+            merge_patch(
+                object.as_object_mut().map_or(&mut Value::Null, |m| {
+                    m.entry("status").or_insert(Value::Object(Map::new()))
+                }),
+                &phase,
+            );
         }
         let m = meta_mut(&mut object);
         m.insert("name".into(), Value::String(name));
@@ -620,8 +628,10 @@ impl Store {
                             return Err(ApiError::new(
                                 409,
                                 "Conflict",
-                                format!("Apply failed with 1 conflict: conflict with \"{}\": {path}",
-                                    owner.map_or("", String::as_str)),
+                                format!(
+                                    "Apply failed with 1 conflict: conflict with \"{}\": {path}",
+                                    owner.map_or("", String::as_str)
+                                ),
                             ));
                         }
                     }
@@ -659,7 +669,10 @@ impl Store {
             .is_some_and(|f| !f.is_empty());
         let bound_pod = key.resource.kind == "Pod"
             && self.graceful_pod_deletion
-            && object.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+            && object
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
         if has_finalizers || bound_pod {
             if meta(&object).is_some_and(|m| m.contains_key("deletionTimestamp")) {
                 return Ok((object, Vec::new()));
@@ -737,7 +750,10 @@ impl Store {
             .and_then(Value::as_array)
             .is_some_and(|f| !f.is_empty());
         let bound_pod = key.resource.kind == "Pod"
-            && object.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+            && object
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
         if deleting && !finalizers && !bound_pod {
             return self.remove(key);
         }

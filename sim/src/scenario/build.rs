@@ -20,14 +20,17 @@ use sparkq_core::{
 use super::error::ScenarioError;
 use super::raw::{
     Choice, Entries, RawAppKind, RawArrival, RawBackground, RawContainer, RawDurationDist,
-    RawEstimate, RawEvent, RawGenerator, RawJob, RawPod, RawPolicy, RawPool, RawScenario,
-    RawSpark, RawTaggedDist, RawToleration,
+    RawEstimate, RawEvent, RawGenerator, RawJob, RawPod, RawPolicy, RawPool, RawScenario, RawSpark,
+    RawTaggedDist, RawToleration,
 };
 use super::workload::{
     ArrivalProcess, Estimate, ExplicitJob, Generator, JobShape, JobSize, RunTime, Weighted,
     Workload,
 };
 use super::{BackgroundSpec, EventKind, POOL_LABEL, PoolSpec, Scenario, TimedEvent};
+
+/// Label key and value pairs, sorted by key.
+type Labels = Vec<(Arc<str>, Arc<str>)>;
 
 /// Pod slots of a node when the pool does not say: Kubernetes' default `maxPods`.
 const DEFAULT_PODS: i64 = 110;
@@ -36,7 +39,11 @@ const DEFAULT_PODS: i64 = 110;
 const DEFAULT_GRACE_MS: Millis = 30_000;
 
 /// Builds a scenario from what serde read out of `text`.
-pub(super) fn scenario(raw: RawScenario, text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+pub(super) fn scenario(
+    raw: RawScenario,
+    text: &str,
+    file: &str,
+) -> Result<Scenario, ScenarioError> {
     let cx = Cx { file };
     let name = match raw.name {
         Some(name) => cx.non_empty(&name, "name")?.to_owned(),
@@ -82,7 +89,11 @@ impl Cx<'_> {
         ScenarioError::at(self.file, at, Some(field), message)
     }
 
-    fn non_empty<'s>(&self, value: &'s Spanned<String>, field: &str) -> Result<&'s str, ScenarioError> {
+    fn non_empty<'s>(
+        &self,
+        value: &'s Spanned<String>,
+        field: &str,
+    ) -> Result<&'s str, ScenarioError> {
         let text = value.value.trim();
         if text.is_empty() {
             return Err(self.error(&value.referenced, field, "is empty: expected a name"));
@@ -99,7 +110,11 @@ impl Cx<'_> {
 
     /// A name Kubernetes accepts as a namespace or in a node name: lower-case letters, digits
     /// and `-`, starting and ending with a letter or digit, at most 63 characters.
-    fn dns_label<'s>(&self, value: &'s Spanned<String>, field: &str) -> Result<&'s str, ScenarioError> {
+    fn dns_label<'s>(
+        &self,
+        value: &'s Spanned<String>,
+        field: &str,
+    ) -> Result<&'s str, ScenarioError> {
         let text = value.value.as_str();
         let valid = !text.is_empty()
             && text.len() <= 63
@@ -258,7 +273,7 @@ impl Cx<'_> {
             allocatable = allocatable.with_extended(resource, amount.0);
         }
 
-        let mut labels: Vec<(Arc<str>, Arc<str>)> = Vec::new();
+        let mut labels: Labels = Vec::new();
         if let Some(written) = raw.labels {
             for (key, value) in written.value.0 {
                 if key == POOL_LABEL {
@@ -312,13 +327,16 @@ impl Cx<'_> {
                 return Err(self.error(
                     &pool_name.referenced,
                     "pool",
-                    format!("is given twice, here and as `{POOL_LABEL}` in node_selector: \
-                             expected one of them"),
+                    format!(
+                        "is given twice, here and as `{POOL_LABEL}` in node_selector: \
+                             expected one of them"
+                    ),
                 ));
             }
             selector.push((POOL_LABEL.into(), pool.name.clone()));
             selector.sort_by(|a, b| a.0.cmp(&b.0));
-            let constraints = Constraints { node_selector: Vec::new(), tolerations: tolerations.clone() };
+            let constraints =
+                Constraints { node_selector: Vec::new(), tolerations: tolerations.clone() };
             if let Some(taint) = pool.taints.iter().find(|taint| {
                 taint.effect != TaintEffect::PreferNoSchedule
                     && !constraints.tolerates_all(std::slice::from_ref(taint))
@@ -337,18 +355,18 @@ impl Cx<'_> {
         }
 
         let start_ms = raw.start.map_or(0, |start| start.0);
-        if let Some(end) = &raw.end {
-            if end.value.0 <= start_ms {
-                return Err(self.error(
-                    &end.referenced,
-                    "end",
-                    format!(
-                        "{} is not after the start ({}): expected a later end",
-                        show_ms(end.value.0),
-                        show_ms(start_ms)
-                    ),
-                ));
-            }
+        if let Some(end) = &raw.end
+            && end.value.0 <= start_ms
+        {
+            return Err(self.error(
+                &end.referenced,
+                "end",
+                format!(
+                    "{} is not after the start ({}): expected a later end",
+                    show_ms(end.value.0),
+                    show_ms(start_ms)
+                ),
+            ));
         }
         let spec = BackgroundSpec {
             name: name.into(),
@@ -375,7 +393,12 @@ impl Cx<'_> {
             .ok_or_else(|| self.unknown_pool(pools, name, field))
     }
 
-    fn unknown_pool(&self, pools: &[PoolSpec], name: &Spanned<String>, field: &str) -> ScenarioError {
+    fn unknown_pool(
+        &self,
+        pools: &[PoolSpec],
+        name: &Spanned<String>,
+        field: &str,
+    ) -> ScenarioError {
         self.error(
             &name.referenced,
             field,
@@ -386,19 +409,23 @@ impl Cx<'_> {
     fn selector(
         &self,
         raw: Option<&Spanned<Entries<String, String>>>,
-    ) -> Result<Vec<(Arc<str>, Arc<str>)>, ScenarioError> {
+    ) -> Result<Labels, ScenarioError> {
         let Some(raw) = raw else {
             return Ok(Vec::new());
         };
-        let mut selector = Vec::with_capacity(raw.value.0.len());
+        let mut selector: Labels = Vec::with_capacity(raw.value.0.len());
         for (key, value) in &raw.value.0 {
             if key.is_empty() {
-                return Err(self.error(&raw.referenced, "node_selector", "has an empty label key: \
-                                                                          expected a label name"));
+                return Err(self.error(
+                    &raw.referenced,
+                    "node_selector",
+                    "has an empty label key: \
+                                                                          expected a label name",
+                ));
             }
             selector.push((key.as_str().into(), value.as_str().into()));
         }
-        selector.sort_by(|a: &(Arc<str>, Arc<str>), b| a.0.cmp(&b.0));
+        selector.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(selector)
     }
 
@@ -469,14 +496,14 @@ impl Cx<'_> {
         }
         if let Some(dynamic) = &spark.dynamic_allocation {
             let settings = &dynamic.value;
-            if let (Some(min), Some(max)) = (settings.min, settings.max) {
-                if min > max {
-                    return Err(self.error(
-                        &dynamic.referenced,
-                        "dynamic_allocation",
-                        format!("min {min} is above max {max}: expected min ≤ initial ≤ max"),
-                    ));
-                }
+            if let (Some(min), Some(max)) = (settings.min, settings.max)
+                && min > max
+            {
+                return Err(self.error(
+                    &dynamic.referenced,
+                    "dynamic_allocation",
+                    format!("min {min} is above max {max}: expected min ≤ initial ≤ max"),
+                ));
             }
             app.dynamic_allocation = Some(DynamicAllocation {
                 initial_executors: settings.initial,
@@ -485,7 +512,11 @@ impl Cx<'_> {
             });
         }
         if let Err(error) = spark::validate(&app) {
-            return Err(self.error(&at, "spark", format!("Spark would refuse this application: {error}")));
+            return Err(self.error(
+                &at,
+                "spark",
+                format!("Spark would refuse this application: {error}"),
+            ));
         }
 
         let mut tolerations = Vec::with_capacity(spark.tolerations.len());
@@ -509,14 +540,16 @@ impl Cx<'_> {
     ) -> Result<Workload, ScenarioError> {
         let mut generator_names: Vec<(&str, &Location)> = Vec::new();
         for generator in &raw.generators {
-            generator_names.push((self.non_empty(&generator.name, "name")?, &generator.name.referenced));
+            generator_names
+                .push((self.non_empty(&generator.name, "name")?, &generator.name.referenced));
         }
         self.unique(generator_names.iter().copied(), "name", "generators")?;
         let mut job_names: Vec<(&str, &Location)> = Vec::new();
         for job in &raw.jobs {
             let name = self.non_empty(&job.name, "name")?;
-            if let Some((generator, _)) =
-                generator_names.iter().find(|(generator, _)| generated_index(name, generator).is_some())
+            if let Some((generator, _)) = generator_names
+                .iter()
+                .find(|(generator, _)| generated_index(name, generator).is_some())
             {
                 return Err(self.error(
                     &job.name.referenced,
@@ -553,34 +586,34 @@ impl Cx<'_> {
             None => namespace.clone(),
         };
         let submit_ms = raw.submit.as_ref().map_or(0, |submit| submit.value.0);
-        if let (Some(submit), Some(horizon_ms)) = (&raw.submit, horizon_ms) {
-            if submit.value.0 >= horizon_ms {
-                return Err(self.error(
-                    &submit.referenced,
-                    "submit",
-                    format!(
-                        "{} is not before the horizon ({}): expected an earlier time or a later \
-                         horizon",
-                        show_ms(submit.value.0),
-                        show_ms(horizon_ms)
-                    ),
-                ));
-            }
+        if let (Some(submit), Some(horizon_ms)) = (&raw.submit, horizon_ms)
+            && submit.value.0 >= horizon_ms
+        {
+            return Err(self.error(
+                &submit.referenced,
+                "submit",
+                format!(
+                    "{} is not before the horizon ({}): expected an earlier time or a later \
+                     horizon",
+                    show_ms(submit.value.0),
+                    show_ms(horizon_ms)
+                ),
+            ));
         }
         let run_ms = raw.duration.value.0;
-        if let Some(fail_after) = &raw.fail_after {
-            if fail_after.value.0 >= run_ms {
-                return Err(self.error(
-                    &fail_after.referenced,
-                    "fail_after",
-                    format!(
-                        "{} is not within the run time ({}): expected less than `duration`, or \
-                         no `fail_after` for a job that succeeds",
-                        show_ms(fail_after.value.0),
-                        show_ms(run_ms)
-                    ),
-                ));
-            }
+        if let Some(fail_after) = &raw.fail_after
+            && fail_after.value.0 >= run_ms
+        {
+            return Err(self.error(
+                &fail_after.referenced,
+                "fail_after",
+                format!(
+                    "{} is not within the run time ({}): expected less than `duration`, or \
+                     no `fail_after` for a job that succeeds",
+                    show_ms(fail_after.value.0),
+                    show_ms(run_ms)
+                ),
+            ));
         }
         Ok(ExplicitJob {
             name: raw.name.value.trim().into(),
@@ -604,18 +637,18 @@ impl Cx<'_> {
         let name: Arc<str> = raw.name.value.trim().into();
         let start_ms = raw.start.as_ref().map_or(0, |start| start.value.0);
         let end_ms = raw.end.as_ref().map(|end| end.value.0).or(horizon_ms);
-        if let Some(end) = &raw.end {
-            if end.value.0 <= start_ms {
-                return Err(self.error(
-                    &end.referenced,
-                    "end",
-                    format!(
-                        "{} is not after the start ({}): expected a later end",
-                        show_ms(end.value.0),
-                        show_ms(start_ms)
-                    ),
-                ));
-            }
+        if let Some(end) = &raw.end
+            && end.value.0 <= start_ms
+        {
+            return Err(self.error(
+                &end.referenced,
+                "end",
+                format!(
+                    "{} is not after the start ({}): expected a later end",
+                    show_ms(end.value.0),
+                    show_ms(start_ms)
+                ),
+            ));
         }
         if raw.count.is_none() && end_ms.is_none() {
             return Err(self.error(
@@ -678,8 +711,10 @@ impl Cx<'_> {
                     return Err(self.error(
                         &factor.referenced,
                         "factor",
-                        format!("{} is not a positive number: expected a factor such as 1.5",
-                                factor.value),
+                        format!(
+                            "{} is not a positive number: expected a factor such as 1.5",
+                            factor.value
+                        ),
                     ));
                 }
                 Estimate::Factor(factor.value)
@@ -717,7 +752,11 @@ impl Cx<'_> {
         })
     }
 
-    fn weighted<T>(&self, choice: Spanned<Choice<T>>, field: &str) -> Result<Weighted<T>, ScenarioError> {
+    fn weighted<T>(
+        &self,
+        choice: Spanned<Choice<T>>,
+        field: &str,
+    ) -> Result<Weighted<T>, ScenarioError> {
         match choice.value {
             Choice::One(value) => Ok(Weighted::single(value)),
             Choice::Weighted(entries) => Weighted::new(entries).ok_or_else(|| {
@@ -784,7 +823,11 @@ impl Cx<'_> {
                  alone for a single size",
             ));
         }
-        self.unique(sizes.iter().map(|s| (s.name.value.as_str(), &s.name.referenced)), "name", "sizes")?;
+        self.unique(
+            sizes.iter().map(|s| (s.name.value.as_str(), &s.name.referenced)),
+            "name",
+            "sizes",
+        )?;
         let mut weighted = Vec::with_capacity(sizes.len());
         for size in sizes {
             let name = self.non_empty(&size.name, "name")?;
@@ -792,7 +835,11 @@ impl Cx<'_> {
             weighted.push((JobSize { name: name.into(), shape: self.shape(size.spark)? }, weight));
         }
         Weighted::new(weighted).ok_or_else(|| {
-            self.error(at, "sizes", "every size has weight 0: expected at least one positive weight")
+            self.error(
+                at,
+                "sizes",
+                "every size has weight 0: expected at least one positive weight",
+            )
         })
     }
 
@@ -809,16 +856,23 @@ impl Cx<'_> {
                     return Err(self.error(
                         &at,
                         "uniform",
-                        format!("min {} is above max {}: expected min ≤ max", show_ms(min.0),
-                                show_ms(max.0)),
+                        format!(
+                            "min {} is above max {}: expected min ≤ max",
+                            show_ms(min.0),
+                            show_ms(max.0)
+                        ),
                     ));
                 }
                 RunTime::Uniform { min_ms: min.0, max_ms: max.0 }
             }
             RawTaggedDist::Exponential { mean } => {
                 if mean.0 == 0 {
-                    return Err(self.error(&at, "mean", "0s: expected a positive mean (or \
-                                                        `fixed: 0s` for jobs that take no time)"));
+                    return Err(self.error(
+                        &at,
+                        "mean",
+                        "0s: expected a positive mean (or \
+                                                        `fixed: 0s` for jobs that take no time)",
+                    ));
                 }
                 RunTime::Exponential { mean_ms: mean.0 }
             }
@@ -898,9 +952,10 @@ impl Cx<'_> {
                 EventKind::Cancel { .. } => {
                     EventKind::Cancel { job: self.job_ref(workload, &target.name, field, at_ms)? }
                 }
-                EventKind::SetFlow { flow, .. } => {
-                    EventKind::SetFlow { job: self.job_ref(workload, &target.name, field, at_ms)?, flow }
-                }
+                EventKind::SetFlow { flow, .. } => EventKind::SetFlow {
+                    job: self.job_ref(workload, &target.name, field, at_ms)?,
+                    flow,
+                },
                 EventKind::SetPriority { priority, .. } => EventKind::SetPriority {
                     job: self.job_ref(workload, &target.name, field, at_ms)?,
                     priority,
@@ -918,19 +973,19 @@ impl Cx<'_> {
     /// One event with its single action. Names are resolved later, in time order.
     fn event(&self, raw: RawEvent, horizon_ms: Option<Millis>) -> Result<ReadEvent, ScenarioError> {
         let at_ms = raw.at.value.0;
-        if let Some(horizon_ms) = horizon_ms {
-            if at_ms >= horizon_ms {
-                return Err(self.error(
-                    &raw.at.referenced,
-                    "at",
-                    format!(
-                        "{} is not before the horizon ({}): expected an earlier time, or a later \
-                         horizon",
-                        show_ms(at_ms),
-                        show_ms(horizon_ms)
-                    ),
-                ));
-            }
+        if let Some(horizon_ms) = horizon_ms
+            && at_ms >= horizon_ms
+        {
+            return Err(self.error(
+                &raw.at.referenced,
+                "at",
+                format!(
+                    "{} is not before the horizon ({}): expected an earlier time, or a later \
+                     horizon",
+                    show_ms(at_ms),
+                    show_ms(horizon_ms)
+                ),
+            ));
         }
 
         let placeholder: Arc<str> = "".into();
@@ -941,18 +996,27 @@ impl Cx<'_> {
             actions.push(("add_nodes", kind, target(add.pool, "pool")));
         }
         if let Some(remove) = raw.remove_nodes {
-            let kind = EventKind::RemoveNodes { pool: placeholder.clone(), count: remove.count.value };
+            let kind =
+                EventKind::RemoveNodes { pool: placeholder.clone(), count: remove.count.value };
             actions.push(("remove_nodes", kind, target(remove.pool, "pool")));
         }
         if let Some(node) = raw.cordon {
-            actions.push(("cordon", EventKind::Cordon { node: placeholder.clone() }, target(node, "cordon")));
+            actions.push((
+                "cordon",
+                EventKind::Cordon { node: placeholder.clone() },
+                target(node, "cordon"),
+            ));
         }
         if let Some(node) = raw.uncordon {
             let kind = EventKind::Uncordon { node: placeholder.clone() };
             actions.push(("uncordon", kind, target(node, "uncordon")));
         }
         if let Some(job) = raw.cancel {
-            actions.push(("cancel", EventKind::Cancel { job: placeholder.clone() }, target(job, "cancel")));
+            actions.push((
+                "cancel",
+                EventKind::Cancel { job: placeholder.clone() },
+                target(job, "cancel"),
+            ));
         }
         if let Some(set) = raw.set_flow {
             let kind = EventKind::SetFlow { job: placeholder.clone(), flow: set.flow };
@@ -977,7 +1041,11 @@ impl Cx<'_> {
             let found = if actions.is_empty() {
                 "none".to_owned()
             } else {
-                actions.iter().map(|(name, _, _)| format!("`{name}`")).collect::<Vec<_>>().join(" and ")
+                actions
+                    .iter()
+                    .map(|(name, _, _)| format!("`{name}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             };
             return Err(self.error(
                 &raw.at.referenced,
@@ -1016,7 +1084,8 @@ impl Cx<'_> {
     ) -> Result<Arc<str>, ScenarioError> {
         let text = name.value.trim();
         let parsed = text.rsplit_once('-').and_then(|(pool, index)| {
-            let index: u32 = index.parse().ok().filter(|_| index.bytes().all(|b| b.is_ascii_digit()))?;
+            let index: u32 =
+                index.parse().ok().filter(|_| index.bytes().all(|b| b.is_ascii_digit()))?;
             let position = pools.iter().position(|p| p.name.as_ref() == pool)?;
             Some((position, index))
         });
@@ -1103,8 +1172,13 @@ impl Cx<'_> {
         ))
     }
 
-    fn domain_ref(&self, workload: &Workload, name: &Spanned<String>) -> Result<Arc<str>, ScenarioError> {
-        let mut domains: Vec<Arc<str>> = workload.jobs.iter().map(|job| job.domain.clone()).collect();
+    fn domain_ref(
+        &self,
+        workload: &Workload,
+        name: &Spanned<String>,
+    ) -> Result<Arc<str>, ScenarioError> {
+        let mut domains: Vec<Arc<str>> =
+            workload.jobs.iter().map(|job| job.domain.clone()).collect();
         for generator in workload.generators.iter() {
             let table = generator.domains.as_ref().unwrap_or(&generator.namespaces);
             domains.extend(table.entries().iter().map(|(domain, _)| domain.clone()));
@@ -1161,7 +1235,12 @@ fn pod_conf(raw: &RawPod) -> SparkPodConf {
         memory_overhead_mib: raw.memory_overhead.map(|memory| memory.0),
         memory_overhead_factor: raw.memory_overhead_factor.as_ref().map(|factor| factor.value),
         min_memory_overhead_mib: raw.min_memory_overhead.map(|memory| memory.0),
-        extended: raw.resources.0.iter().map(|(name, amount)| (name.as_str().into(), i64::from(*amount))).collect(),
+        extended: raw
+            .resources
+            .0
+            .iter()
+            .map(|(name, amount)| (name.as_str().into(), i64::from(*amount)))
+            .collect(),
     }
 }
 
@@ -1193,7 +1272,7 @@ pub(super) fn show_ms(ms: Millis) -> String {
         return "0s".to_owned();
     }
     for (unit_ms, suffix) in UNITS {
-        if ms % unit_ms == 0 {
+        if ms.is_multiple_of(unit_ms) {
             return format!("{}{suffix}", ms / unit_ms);
         }
     }

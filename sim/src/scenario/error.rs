@@ -74,7 +74,11 @@ impl fmt::Display for Rendered<'_> {
 }
 
 /// Turns an error serde-saphyr raised while reading `text` into a [`ScenarioError`].
-pub(crate) fn from_yaml_error(error: &serde_saphyr::Error, text: &str, file: &str) -> ScenarioError {
+pub(crate) fn from_yaml_error(
+    error: &serde_saphyr::Error,
+    text: &str,
+    file: &str,
+) -> ScenarioError {
     use serde_saphyr::Error as E;
 
     let error = innermost(error);
@@ -121,7 +125,9 @@ pub(crate) fn from_yaml_error(error: &serde_saphyr::Error, text: &str, file: &st
         E::Unexpected { expected, .. } => {
             let found = found();
             match key() {
-                Some(field) => (Some(field), format!("found {found}: expected {}", node_words(expected))),
+                Some(field) => {
+                    (Some(field), format!("found {found}: expected {}", node_words(expected)))
+                }
                 None => (
                     None,
                     format!(
@@ -134,13 +140,7 @@ pub(crate) fn from_yaml_error(error: &serde_saphyr::Error, text: &str, file: &st
         E::Message { msg, .. } => (key(), msg.clone()),
         other => (key(), without_location(&other.to_string())),
     };
-    ScenarioError {
-        file: file.to_owned(),
-        line,
-        column,
-        field,
-        message,
-    }
+    ScenarioError { file: file.to_owned(), line, column, field, message }
 }
 
 /// The error itself, without the snippet and alias wrappers serde-saphyr adds around it.
@@ -305,10 +305,8 @@ fn scan_for_key(chars: &[char], depth: &mut i32, inside_flow: &mut bool) -> Opti
             }
             ':' if *depth == 0 => {
                 let followed_by_space = chars.get(at + 1).is_none_or(|c| c.is_whitespace());
-                if followed_by_space {
-                    if let Some(key) = key_ending_at(&chars[..at]) {
-                        return Some(key);
-                    }
+                if followed_by_space && let Some(key) = key_ending_at(&chars[..at]) {
+                    return Some(key);
                 }
             }
             _ => {}

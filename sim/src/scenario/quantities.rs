@@ -25,8 +25,10 @@ pub(crate) fn duration_ms(input: &str) -> Result<Millis, String> {
         return Err(format!("an empty value is not a duration: {DURATION_EXPECTED}"));
     }
     if text.starts_with('-') {
-        return Err(format!("`{input}` is negative: durations are counted from the start, \
-                            {DURATION_EXPECTED}"));
+        return Err(format!(
+            "`{input}` is negative: durations are counted from the start, \
+                            {DURATION_EXPECTED}"
+        ));
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
         let seconds: Millis = text.parse().map_err(|_| too_long())?;
@@ -60,7 +62,14 @@ pub(crate) fn duration_ms(input: &str) -> Result<Millis, String> {
 
 /// Kubernetes CPU in millicores: `16`, `0.5`, `500m`.
 pub(crate) fn cpu_millis(input: &str) -> Result<i64, String> {
-    parse_cpu_millis(input.trim()).map_err(|error| {
+    let text = input.trim();
+    // Kubernetes would read `16Gi` of CPU as 16 × 2^30 cores; it is always memory by mistake.
+    if ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"].iter().any(|suffix| text.ends_with(suffix)) {
+        return Err(format!(
+            "`{input}` is a memory amount: expected CPU in cores (16, 0.5) or millicores (500m)"
+        ));
+    }
+    parse_cpu_millis(text).map_err(|error| {
         let hint = if looks_like_memory(input) { " (this looks like a memory amount)" } else { "" };
         format!("{error}{hint}; CPU is written in cores (16, 0.5) or millicores (500m)")
     })
@@ -70,13 +79,14 @@ pub(crate) fn cpu_millis(input: &str) -> Result<i64, String> {
 /// Kubernetes reads as thousandths of a byte, because it is always Spark's megabytes by mistake.
 pub(crate) fn bytes(input: &str) -> Result<i64, String> {
     let text = input.trim();
-    if let Some(number) = text.strip_suffix('m') {
-        if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "`{input}` is thousandths of a byte in Kubernetes notation: expected \
-                 {number}Mi for {number} mebibytes (Spark's `m` is Kubernetes' `Mi`)"
-            ));
-        }
+    if let Some(number) = text.strip_suffix('m')
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(format!(
+            "`{input}` is thousandths of a byte in Kubernetes notation: expected \
+             {number}Mi for {number} mebibytes (Spark's `m` is Kubernetes' `Mi`)"
+        ));
     }
     parse_bytes(text).map_err(|error| match spark_spelling(text) {
         Some(kubernetes) => format!(
@@ -93,21 +103,14 @@ pub(crate) fn count(input: &str) -> Result<i64, String> {
 }
 
 /// Spark memory in MiB (`spark.driver.memory` and the like): `4g`, `512m`, bare MiB.
+/// The core's message already names Kubernetes notation when it sees it (`4Gi`).
 pub(crate) fn spark_mib(input: &str) -> Result<i64, String> {
-    parse_spark_memory_mib(input).map_err(|error| spark_error(input, &error.to_string()))
+    parse_spark_memory_mib(input).map_err(|error| error.to_string())
 }
 
 /// `spark.memory.offHeap.size` in whole MiB: `2g`, `512m`, bare bytes.
 pub(crate) fn spark_offheap_mib(input: &str) -> Result<i64, String> {
-    parse_spark_offheap_mib(input).map_err(|error| spark_error(input, &error.to_string()))
-}
-
-fn spark_error(input: &str, error: &str) -> String {
-    if input.trim().ends_with('i') || input.trim().ends_with("iB") {
-        format!("{error} (this is Spark memory notation, not Kubernetes)")
-    } else {
-        error.to_owned()
-    }
+    parse_spark_offheap_mib(input).map_err(|error| error.to_string())
 }
 
 /// Spark cores (`spark.driver.cores`, `spark.executor.cores`): a whole number, at least 1.

@@ -10,8 +10,8 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
 use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
 use sparkq_core::scheduler::{PlacementRule, QueueScope};
 use sparkq_core::{Flow, Millis, Policy, Priority, TaintEffect, TolerationOperator};
@@ -315,7 +315,8 @@ impl<'de> Deserialize<'de> for RawDurationDist {
             }
 
             fn visit_str<E: de::Error>(self, text: &str) -> Result<RawDurationDist, E> {
-                parse_scalar(text, quantities::duration_ms).map(|ms| RawDurationDist::Fixed(Duration(ms)))
+                parse_scalar(text, quantities::duration_ms)
+                    .map(|ms| RawDurationDist::Fixed(Duration(ms)))
             }
 
             fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<RawDurationDist, E> {
@@ -327,7 +328,8 @@ impl<'de> Deserialize<'de> for RawDurationDist {
             }
 
             fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<RawDurationDist, M::Error> {
-                RawTaggedDist::deserialize(MapAccessDeserializer::new(map)).map(RawDurationDist::Tagged)
+                RawTaggedDist::deserialize(MapAccessDeserializer::new(map))
+                    .map(RawDurationDist::Tagged)
             }
         }
 
@@ -507,7 +509,18 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Choice<T> {
             }
 
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Choice<T>, E> {
-                T::deserialize(text.into_deserializer()).map(Choice::One)
+                // Read through serde's own error type, so that the YAML deserializer attaches
+                // the error to this value rather than to a location it guesses.
+                let deserializer: de::value::StrDeserializer<'_, de::value::Error> =
+                    text.into_deserializer();
+                T::deserialize(deserializer).map(Choice::One).map_err(|error| {
+                    E::custom(
+                        error
+                            .to_string()
+                            .replace("unknown variant", "unknown value")
+                            .replace("`, expected", "`: expected"),
+                    )
+                })
             }
 
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Choice<T>, M::Error> {

@@ -105,11 +105,21 @@ pub enum ArrivalProcess {
 /// How long a generated job runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum RunTime {
-    Fixed { run_ms: Millis },
+    Fixed {
+        run_ms: Millis,
+    },
     /// Whole milliseconds drawn uniformly from `min_ms..=max_ms`.
-    Uniform { min_ms: Millis, max_ms: Millis },
-    Exponential { mean_ms: Millis },
-    LogNormal { median_ms: Millis, sigma: f64 },
+    Uniform {
+        min_ms: Millis,
+        max_ms: Millis,
+    },
+    Exponential {
+        mean_ms: Millis,
+    },
+    LogNormal {
+        median_ms: Millis,
+        sigma: f64,
+    },
 }
 
 /// The run time a generated job declares, for `backfill`.
