@@ -1,6 +1,7 @@
 //! The `sparkq` command line: simulate scenarios, import real workloads, compare policies,
 //! plan capacity, and serve the live adapter.
 
+mod import;
 mod simulate;
 
 use std::path::PathBuf;
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Simulate a scenario (the embedded default one when none is given) and write its report.
     Simulate(simulate::SimulateArgs),
+    /// Import a real workload trace (SWF, Kubernetes pods) or a real cluster as a scenario.
+    Import(import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         .init();
     let outcome = match cli.command {
         Command::Simulate(args) => simulate::run(&args),
+        Command::Import(args) => import::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

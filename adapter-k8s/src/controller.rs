@@ -89,11 +89,13 @@ struct JobRecord {
     launch_pending: bool,
     /// What the status says, as far as this controller knows.
     status: SparkJobStatus,
+    /// The order in which this controller first saw the job: watch events come in creation
+    /// order, so this breaks ties between jobs created in the same second.
+    arrival: u64,
 }
 
 #[derive(Debug)]
 struct PodRecord {
-    namespace: Arc<str>,
     /// The node and request this pod holds in the core, when bound and not finished.
     holding: Option<(Arc<str>, Resources)>,
     /// Whether `holding` was accepted by the core (its node was known).
@@ -228,8 +230,6 @@ fn spawn_watch<K, S>(
             }
         }
     });
-    // The tasks end with the JoinSet, which ends with the controller's future.
-    std::mem::forget(());
 }
 
 fn key_of(job: &SparkJob) -> JobKey {
@@ -368,7 +368,6 @@ impl Controller {
         let holding = holding_node(pod).map(|node| (Arc::<str>::from(node), pod_request(pod)));
         let job = job_of(pod).map(|(name, role)| ((namespace.clone(), Arc::<str>::from(name)), role));
         let record = self.pods.entry(uid.clone()).or_insert_with(|| PodRecord {
-            namespace: namespace.clone(),
             holding: None,
             counted: false,
             job: job.clone(),
@@ -427,7 +426,6 @@ impl Controller {
                 self.finish(key, Phase::Failed, Some("the driver pod was deleted".into()));
             }
         }
-        let _ = record.namespace;
     }
 
     fn job_event(&mut self, source: usize, event: watcher::Event<SparkJob>) {
@@ -490,6 +488,7 @@ impl Controller {
                 legacy: false,
                 launch_pending: false,
                 status,
+                arrival: id.0,
             },
         );
     }
@@ -581,7 +580,7 @@ impl Controller {
 
     fn queue_status(&mut self, key: &JobKey, patch: Value) {
         let entry = self.pending_status.entry(key.clone()).or_insert_with(|| json!({}));
-        crate::testkit_free_merge(entry, &patch);
+        combine_patches(entry, &patch);
     }
 
     // -- 2. Restart --------------------------------------------------------------------
@@ -625,7 +624,7 @@ impl Controller {
                         let admitted = json!({"phase": "admitted", "admittedAt": now, "queuePosition": null,
                             "reason": null, "launchedFlow": "orchestrated"});
                         let pending = self.pending_status.entry(key.clone()).or_insert_with(|| json!({}));
-                        crate::testkit_free_merge(pending, &admitted);
+                        combine_patches(pending, &admitted);
                     }
                     if let Some(phase) = driver.filter(|p| !p.is_empty()).cloned() {
                         if phase != "Pending" {
@@ -685,14 +684,12 @@ impl Controller {
 
     /// 3. New jobs: rejected, launched as legacy, or queued with their sequence written.
     async fn intake(&mut self) {
-        let mut fresh: Vec<(String, JobKey)> = self
+        // Submission order: creation time (whole seconds in Kubernetes), then arrival.
+        let mut fresh: Vec<(Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>, u64, JobKey)> = self
             .jobs
             .iter()
             .filter(|(_, r)| r.state == JobState::New)
-            .map(|(k, r)| {
-                let created = r.object.metadata.creation_timestamp.as_ref().map(|t| format!("{:?}", t.0));
-                (created.unwrap_or_default(), k.clone())
-            })
+            .map(|(k, r)| (r.object.metadata.creation_timestamp.clone(), r.arrival, k.clone()))
             .collect();
         if fresh.is_empty() {
             return;
@@ -700,7 +697,7 @@ impl Controller {
         fresh.sort();
         let now = now_ms();
         let mut writes = Vec::new();
-        for (_, key) in fresh {
+        for (_, _, key) in fresh {
             let Some(record) = self.jobs.get_mut(&key) else { continue };
             let spec = match record.object.spec.to_job_spec(record.id, &key.0, &key.1) {
                 Ok(spec) => spec,
@@ -888,7 +885,7 @@ impl Controller {
                     if self.jobs.contains_key(&key) {
                         let entry = self.pending_status.entry(key).or_insert_with(|| json!({}));
                         let mut merged = patch;
-                        crate::testkit_free_merge(&mut merged, entry);
+                        combine_patches(&mut merged, entry);
                         *entry = merged;
                     }
                 }
@@ -905,20 +902,24 @@ impl Controller {
     /// 6c. The gauges.
     fn update_metrics(&self, now: Millis) {
         let m = &self.metrics;
-        m.queue_jobs.clear();
+        let mut lengths: BTreeMap<(Arc<str>, Priority), i64> = BTreeMap::new();
         for spec in self.scheduler.queued() {
-            m.queue_jobs
-                .get_or_create(&labels([("namespace", &spec.namespace), ("priority", spec.priority.as_str())]))
-                .inc();
+            *lengths.entry((spec.namespace.clone(), spec.priority)).or_insert(0) += 1;
+        }
+        let [high, normal] = self.scheduler.queue_lengths();
+        m.queue_jobs.get_or_create(&labels([("priority", "high")])).set(high as i64);
+        m.queue_jobs.get_or_create(&labels([("priority", "normal")])).set(normal as i64);
+        m.namespace_queue_jobs.clear();
+        for ((namespace, priority), count) in lengths {
+            m.namespace_queue_jobs
+                .get_or_create(&labels([("namespace", &namespace), ("priority", priority.as_str())]))
+                .set(count);
         }
         let oldest = self.scheduler.oldest_enqueued();
         for priority in Priority::ALL {
             let age = oldest[priority.index()].map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0);
             m.queue_head_age_seconds.get_or_create(&labels([("priority", priority.as_str())])).set(age);
-            m.queue_jobs.get_or_create(&labels([("namespace", ""), ("priority", priority.as_str())]));
         }
-        m.queue_jobs.remove(&labels([("namespace", ""), ("priority", "high")]));
-        m.queue_jobs.remove(&labels([("namespace", ""), ("priority", "normal")]));
 
         let mut by_phase: BTreeMap<&str, i64> = Phase::ALL.iter().map(|p| (p.as_str(), 0)).collect();
         for record in self.jobs.values() {
@@ -985,8 +986,27 @@ impl Controller {
 
 fn merge_status(status: &mut SparkJobStatus, patch: &Value) {
     let mut current = serde_json::to_value(&*status).unwrap_or_else(|_| json!({}));
-    crate::testkit_free_merge(&mut current, patch);
+    crate::merge_json(&mut current, patch);
     if let Ok(merged) = serde_json::from_value(current) {
         *status = merged;
+    }
+}
+
+/// Folds a later merge patch into an earlier one, keeping its `null`s (they clear fields).
+fn combine_patches(earlier: &mut Value, later: &Value) {
+    match (earlier, later) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, value) in b {
+                match a.get_mut(key) {
+                    Some(existing) if existing.is_object() && value.is_object() => {
+                        combine_patches(existing, value);
+                    }
+                    _ => {
+                        a.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (earlier, later) => *earlier = later.clone(),
     }
 }

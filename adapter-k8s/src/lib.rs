@@ -8,9 +8,12 @@
 //! - [`serve`]: `sparkq serve`, with leader election;
 //! - `testkit` (feature `testkit`): an in-process Kubernetes API server for tests.
 
+pub mod api;
+pub mod controller;
 pub mod crd;
 pub mod launcher;
 pub mod metrics;
+pub mod serve;
 pub mod spark_conf;
 pub mod view;
 
@@ -18,3 +21,24 @@ pub mod view;
 pub mod testkit;
 
 pub use crd::{SparkJob, SparkJobSpec, SparkJobStatus, crd_yaml};
+pub use serve::{Adapter, ServeOptions, Settings, serve};
+
+/// RFC 7386 JSON merge patch: `null` removes a field, objects merge, anything else replaces.
+pub(crate) fn merge_json(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let serde_json::Value::Object(patch_map) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let serde_json::Value::Object(target_map) = target {
+        for (key, value) in patch_map {
+            if value.is_null() {
+                target_map.remove(key);
+            } else {
+                merge_json(target_map.entry(key.clone()).or_insert(serde_json::Value::Null), value);
+            }
+        }
+    }
+}

@@ -33,6 +33,7 @@ fn cycle_buckets() -> Histogram {
 pub struct Metrics {
     registry: Mutex<Registry>,
     pub queue_jobs: Family<Labels, Gauge>,
+    pub namespace_queue_jobs: Family<Labels, Gauge>,
     pub queue_head_age_seconds: Family<Labels, FloatGauge>,
     pub job_wait_seconds: HistogramFamily,
     pub admissions: Family<Labels, Counter>,
@@ -55,6 +56,7 @@ pub struct Metrics {
 /// The names of every exported metric family, as they appear in the exposition.
 pub const METRIC_NAMES: &[&str] = &[
     "sparkq_queue_jobs",
+    "sparkq_namespace_queue_jobs",
     "sparkq_queue_head_age_seconds",
     "sparkq_job_wait_seconds",
     "sparkq_admissions_total",
@@ -79,6 +81,7 @@ impl Metrics {
         let metrics = Metrics {
             registry: Mutex::new(Registry::with_prefix("sparkq")),
             queue_jobs: Family::default(),
+            namespace_queue_jobs: Family::default(),
             queue_head_age_seconds: Family::default(),
             job_wait_seconds: Family::new_with_constructor(wait_buckets),
             admissions: Family::default(),

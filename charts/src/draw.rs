@@ -35,7 +35,8 @@ pub(crate) fn draw<DB: DrawingBackend>(chart: &Chart, root: &Area<DB>) -> Result
 
 fn draw_line<DB: DrawingBackend>(chart: &LineChart, root: &Area<DB>) -> DrawResult<DB> {
     let all_points = chart.series.iter().flat_map(|series| series.points.iter().copied());
-    let (x_range, y_range) = fit_ranges(all_points, chart.x_range, chart.y_range);
+    let legend_rows = rows_above(chart.legend, chart.series.len());
+    let (x_range, y_range) = fit_ranges(all_points, chart.x_range, chart.y_range, legend_rows);
     let mut plane = plane(root, &chart.title, x_range, y_range)?;
     draw_mesh(&mut plane, &chart.x_label, &chart.y_label)?;
 
@@ -80,7 +81,8 @@ fn draw_stacked<DB: DrawingBackend>(chart: &StackedAreaChart, root: &Area<DB>) -
     let stacked_points =
         tops.last().into_iter().flat_map(|top| chart.x.iter().copied().zip(top.iter().copied()));
     let line_points = chart.top_line.iter().flat_map(|line| line.points.iter().copied());
-    let (x_range, y_range) = fit_ranges(stacked_points.chain(line_points), None, None);
+    let legend_rows = chart.layers.len() + usize::from(chart.top_line.is_some());
+    let (x_range, y_range) = fit_ranges(stacked_points.chain(line_points), None, None, legend_rows);
     let mut plane = plane(root, &chart.title, x_range, y_range)?;
     draw_mesh(&mut plane, &chart.x_label, &chart.y_label)?;
 
@@ -169,9 +171,18 @@ fn draw_band<DB: DrawingBackend>(chart: &BandChart, root: &Area<DB>) -> DrawResu
         series.points.iter().flat_map(|&(x, low, _, high)| [(x, low), (x, high)])
     });
     let threshold_points = chart.threshold.iter().map(|(_, y)| (f64::NAN, *y));
-    let (x_range, y_range) = fit_ranges(band_points.chain(threshold_points), None, None);
+    let legend_rows = chart.series.len() + usize::from(chart.threshold.is_some());
+    let (x_range, y_range) =
+        fit_ranges(band_points.chain(threshold_points), None, None, legend_rows);
+    let x_range = if chart.integer_x { (x_range.0 - 0.5, x_range.1 + 0.5) } else { x_range };
     let mut plane = plane(root, &chart.title, x_range, y_range)?;
-    draw_mesh(&mut plane, &chart.x_label, &chart.y_label)?;
+    if chart.integer_x {
+        draw_mesh_with(&mut plane, &chart.x_label, &chart.y_label, &|value| {
+            if value.fract() == 0.0 { tick(*value) } else { String::new() }
+        })?;
+    } else {
+        draw_mesh(&mut plane, &chart.x_label, &chart.y_label)?;
+    }
 
     for series in &chart.series {
         let color = palette(series.color);
@@ -226,13 +237,22 @@ fn draw_mesh<'a, DB: DrawingBackend + 'a>(
     x: &str,
     y: &str,
 ) -> DrawResult<DB> {
+    draw_mesh_with(plane, x, y, &|value| tick(*value))
+}
+
+fn draw_mesh_with<'a, DB: DrawingBackend + 'a>(
+    plane: &mut Plane<'a, DB>,
+    x: &str,
+    y: &str,
+    x_tick: &dyn Fn(&f64) -> String,
+) -> DrawResult<DB> {
     plane
         .configure_mesh()
         .light_line_style(RGBColor(244, 244, 244))
         .bold_line_style(RGBColor(210, 210, 210))
         .x_labels(10)
         .y_labels(8)
-        .x_label_formatter(&|value| tick(*value))
+        .x_label_formatter(x_tick)
         .y_label_formatter(&|value| tick(*value))
         .x_desc(x)
         .y_desc(y)
@@ -293,20 +313,32 @@ fn as_steps(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     steps
 }
 
-/// Axis ranges that hold every finite point: y from zero (or below, for negative data).
+/// Axis ranges that hold every finite point: y from zero (or below, for negative data), with
+/// room above the data for `legend_rows` rows of a legend in an upper corner.
 fn fit_ranges(
     points: impl Iterator<Item = (f64, f64)>,
     x_fixed: Option<(f64, f64)>,
     y_fixed: Option<(f64, f64)>,
+    legend_rows: usize,
 ) -> ((f64, f64), (f64, f64)) {
     let points: Vec<(f64, f64)> = points.collect();
     let x_range =
         x_fixed.unwrap_or_else(|| span(points.iter().map(|&(x, _)| x)).unwrap_or((0.0, 1.0)));
     let y_range = y_fixed.unwrap_or_else(|| {
         let (low, high) = span(points.iter().map(|&(_, y)| y)).unwrap_or((0.0, 1.0));
-        (low.min(0.0), high + (high - low.min(0.0)).abs() * 0.06)
+        let low = low.min(0.0);
+        let room = 0.06 + 0.08 * legend_rows as f64;
+        (low, high + (high - low).abs() * room)
     });
     (widen(x_range), widen(y_range))
+}
+
+/// Legend rows that need room above the data: those of a legend in an upper corner.
+fn rows_above(position: LegendPosition, rows: usize) -> usize {
+    match position {
+        LegendPosition::UpperLeft | LegendPosition::UpperRight => rows,
+        LegendPosition::LowerLeft | LegendPosition::LowerRight => 0,
+    }
 }
 
 /// The smallest and largest finite value, if any.

@@ -168,6 +168,9 @@ pub struct BandChart {
     pub series: Vec<BandSeries>,
     /// A label and a y value, drawn as a dashed red line across the chart.
     pub threshold: Option<(String, f64)>,
+    /// The x values are counts (such as nodes): ticks only at whole numbers, and half a step
+    /// of margin on each side so the end points are not cut.
+    pub integer_x: bool,
 }
 
 /// Any chart this crate draws.

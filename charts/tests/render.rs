@@ -79,6 +79,7 @@ fn plan_curve() -> Chart {
         y_label: "high p95 wait (min)".into(),
         series: vec![BandSeries { label: "median over 5 seeds".into(), points, color: 1 }],
         threshold: Some(("SLO ≤ 10 min".into(), 10.0)),
+        integer_x: true,
     })
 }
 

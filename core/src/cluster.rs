@@ -50,6 +50,8 @@ pub struct NodeState {
     pub reserved: Resources,
     class: usize,
     order_key: i128,
+    /// The node's place in name order: ties in the placement order go to the lower rank.
+    rank: u32,
 }
 
 impl NodeState {
@@ -85,10 +87,21 @@ struct NodeClass {
     allocatable: Resources,
     labels: Vec<(Arc<str>, Arc<str>)>,
     taints: Vec<Taint>,
-    /// Schedulable members by (placement order key, name).
-    ordered: BTreeSet<(i128, Arc<str>, NodeId)>,
+    /// Schedulable members by (placement order key, rank of the name).
+    ordered: BTreeSet<(i128, u32, NodeId)>,
     /// Every member, schedulable or not.
     members: usize,
+    /// What the schedulable members hold in sum (bound requests and reservations), so that
+    /// the free capacity of a class is known without visiting its nodes.
+    held: Resources,
+}
+
+impl NodeClass {
+    fn free_sum(&self) -> Resources {
+        let mut free = self.allocatable.times(self.ordered.len() as u32);
+        free.sub(&self.held);
+        free
+    }
 }
 
 type ClassShape = (Resources, Vec<(Arc<str>, Arc<str>)>, Vec<Taint>);
@@ -183,10 +196,40 @@ impl Cluster {
                 NodeId(self.nodes.len() as u32 - 1)
             }
         };
+        let name = spec.name.clone();
         self.by_name.insert(spec.name.clone(), id);
         self.attach(id, spec, Resources::ZERO, Resources::ZERO);
         self.node_epoch += 1;
+        if self.by_name.keys().next_back() != Some(&name) {
+            // Not last by name: the ranks after it shift.
+            self.rerank();
+        } else {
+            self.set_rank(id, self.by_name.len() as u32 - 1);
+        }
         id
+    }
+
+    /// Gives every node its rank in name order and re-files the ones whose rank changed.
+    fn rerank(&mut self) {
+        let order: Vec<NodeId> = self.by_name.values().copied().collect();
+        for (rank, id) in order.into_iter().enumerate() {
+            self.set_rank(id, rank as u32);
+        }
+    }
+
+    fn set_rank(&mut self, id: NodeId, rank: u32) {
+        let Some(node) = self.nodes[id.0 as usize].as_mut() else { return };
+        if node.rank == rank {
+            return;
+        }
+        let old = (node.order_key, node.rank, id);
+        node.rank = rank;
+        let new = (node.order_key, rank, id);
+        if node.spec.schedulable {
+            let ordered = &mut self.classes[node.class].ordered;
+            ordered.remove(&old);
+            ordered.insert(new);
+        }
     }
 
     /// Removes a node; what was bound or reserved on it goes with it.
@@ -195,7 +238,9 @@ impl Cluster {
         self.detach(id);
         self.vacant.push(id.0);
         self.node_epoch += 1;
-        self.nodes[id.0 as usize].take()
+        let removed = self.nodes[id.0 as usize].take();
+        self.rerank();
+        removed
     }
 
     /// Cordons or uncordons a node. Returns false when there is no such node.
@@ -209,20 +254,29 @@ impl Cluster {
 
     /// A pod bound to the node starts counting.
     pub fn add_pod(&mut self, id: NodeId, request: &Resources) {
-        self.update(id, |node| node.used.add(request));
+        self.update(id, request, true, true);
     }
 
     /// A pod is gone from the node.
     pub fn remove_pod(&mut self, id: NodeId, request: &Resources) {
-        self.update(id, |node| node.used.sub(request));
+        self.update(id, request, false, true);
     }
 
     pub fn reserve(&mut self, id: NodeId, request: &Resources) {
-        self.update(id, |node| node.reserved.add(request));
+        self.update(id, request, true, false);
     }
 
     pub fn unreserve(&mut self, id: NodeId, request: &Resources) {
-        self.update(id, |node| node.reserved.sub(request));
+        self.update(id, request, false, false);
+    }
+
+    /// A pod appears where capacity was reserved for it: the reservation becomes the pod's
+    /// request. Free capacity does not change, so neither does the node's place in the index.
+    pub fn commit_reservation(&mut self, id: NodeId, request: &Resources) {
+        if let Some(node) = self.nodes[id.0 as usize].as_mut() {
+            node.reserved.sub(request);
+            node.used.add(request);
+        }
     }
 
     /// Allocatable capacity of the schedulable nodes.
@@ -258,7 +312,7 @@ impl Cluster {
 
     /// The node where one pod would go now, by the placement rule, or `None`.
     pub fn place(&self, request: &Resources, constraints: &Constraints) -> Option<NodeId> {
-        let mut best: Option<(f64, &Arc<str>, NodeId)> = None;
+        let mut best: Option<(f64, u32, NodeId)> = None;
         for class in &self.classes {
             if !self.class_admits(class, request, constraints) {
                 continue;
@@ -268,16 +322,16 @@ impl Cluster {
             let score = score_after(node, request);
             let better = match &best {
                 None => true,
-                Some((best_score, best_name, _)) => {
+                Some((best_score, best_rank, _)) => {
                     let by_score = match self.rule {
                         PlacementRule::Spread => score.total_cmp(best_score).reverse(),
                         PlacementRule::Binpack => score.total_cmp(best_score),
                     };
-                    by_score.then_with(|| node.spec.name.cmp(best_name)) == Ordering::Less
+                    by_score.then_with(|| node.rank.cmp(best_rank)) == Ordering::Less
                 }
             };
             if better {
-                best = Some((score, &node.spec.name, id));
+                best = Some((score, node.rank, id));
             }
         }
         best.map(|(_, _, id)| id)
@@ -291,6 +345,10 @@ impl Cluster {
         pods: &JobPods,
         constraints: &Constraints,
     ) -> Result<Placement, Shortfall> {
+        // When the eligible classes lack the job's total, no placement needs to be tried.
+        if let short @ Shortfall::Insufficient { .. } = self.shortfall(pods, constraints) {
+            return Err(short);
+        }
         let mut nodes = Vec::with_capacity(pods.pod_count() as usize);
         for index in 0..pods.pod_count() {
             let request = pods.request(index);
@@ -316,17 +374,8 @@ impl Cluster {
         let request = pods.total();
         let mut free = Resources::ZERO;
         for class in &self.classes {
-            if !self.class_admits(class, pods.request(0), constraints)
-                && !self.class_admits(class, &pods.executor, constraints)
-            {
-                continue;
-            }
-            for (_, _, id) in &class.ordered {
-                let mut node_free = self.node(*id).free();
-                node_free.cpu_millis = node_free.cpu_millis.max(0);
-                node_free.memory_bytes = node_free.memory_bytes.max(0);
-                node_free.pods = node_free.pods.max(0);
-                free.add(&node_free);
+            if constraints.selects(&class.labels) && constraints.tolerates_all(&class.taints) {
+                free.add(&class.free_sum());
             }
         }
         // The resource short by the largest share of what the job asks for.
@@ -453,15 +502,29 @@ impl Cluster {
     pub fn check_index(&self) -> Result<(), String> {
         let mut indexed = 0;
         for class in &self.classes {
-            for (key, name, id) in &class.ordered {
+            for (key, rank, id) in &class.ordered {
                 let node = self.node(*id);
-                if &node.spec.name != name || node.order_key != *key || !node.spec.schedulable {
+                let name = &node.spec.name;
+                if node.rank != *rank || node.order_key != *key || !node.spec.schedulable {
                     return Err(format!("index entry for {name} is stale"));
                 }
                 if self.order_key(class, node) != *key {
                     return Err(format!("order key of {name} does not match its free capacity"));
                 }
                 indexed += 1;
+            }
+            let mut held = Resources::ZERO;
+            for (_, _, id) in &class.ordered {
+                held.add(&self.node(*id).used);
+                held.add(&self.node(*id).reserved);
+            }
+            if held != class.held {
+                return Err("a class's held sum does not match its nodes".into());
+            }
+        }
+        for (rank, (_, node)) in self.nodes().enumerate() {
+            if node.rank as usize != rank {
+                return Err(format!("{} has rank {} but is {rank} by name", node.spec.name, node.rank));
             }
         }
         let schedulable = self.nodes().filter(|(_, n)| n.spec.schedulable).count();
@@ -498,7 +561,7 @@ impl Cluster {
                 None
             }
             PlacementRule::Binpack => {
-                let start: (i128, Arc<str>, NodeId) = (needed, Arc::from(""), NodeId(0));
+                let start = (needed, 0, NodeId(0));
                 class
                     .ordered
                     .range(start..)
@@ -529,17 +592,21 @@ impl Cluster {
                     taints: spec.taints.clone(),
                     ordered: BTreeSet::new(),
                     members: 0,
+                    held: Resources::ZERO,
                 });
                 self.class_of_shape.insert(shape, self.classes.len() - 1);
                 self.classes.len() - 1
             }
         };
-        let mut node = NodeState { spec, used, reserved, class, order_key: 0 };
+        let rank = self.nodes[id.0 as usize].as_ref().map_or(u32::MAX, |n| n.rank);
+        let mut node = NodeState { spec, used, reserved, class, order_key: 0, rank };
         node.order_key = self.order_key(&self.classes[class], &node);
         let class = &mut self.classes[class];
         class.members += 1;
         if node.spec.schedulable {
-            class.ordered.insert((node.order_key, node.spec.name.clone(), id));
+            class.ordered.insert((node.order_key, node.rank, id));
+            class.held.add(&node.used);
+            class.held.add(&node.reserved);
         }
         self.nodes[id.0 as usize] = Some(node);
     }
@@ -548,16 +615,26 @@ impl Cluster {
         let node = self.nodes[id.0 as usize].as_ref().expect("detaching a live node");
         let class = &mut self.classes[node.class];
         class.members -= 1;
-        class.ordered.remove(&(node.order_key, node.spec.name.clone(), id));
+        if class.ordered.remove(&(node.order_key, node.rank, id)) {
+            class.held.sub(&node.used);
+            class.held.sub(&node.reserved);
+        }
     }
 
-    fn update(&mut self, id: NodeId, change: impl FnOnce(&mut NodeState)) {
+    /// Applies a change of what the node holds (`+delta` to used when `to_used`, else to
+    /// reserved) and keeps the index and the class sums in step.
+    fn update(&mut self, id: NodeId, delta: &Resources, add: bool, to_used: bool) {
         let slot = id.0 as usize;
-        let (class, old_key, name, schedulable) = {
+        let (class, old_key, rank, schedulable) = {
             let node = self.nodes[slot].as_mut().expect("updating a live node");
-            change(node);
-            (node.class, node.order_key, node.spec.name.clone(), node.spec.schedulable)
+            let target = if to_used { &mut node.used } else { &mut node.reserved };
+            if add { target.add(delta) } else { target.sub(delta) }
+            (node.class, node.order_key, node.rank, node.spec.schedulable)
         };
+        if schedulable {
+            let held = &mut self.classes[class].held;
+            if add { held.add(delta) } else { held.sub(delta) }
+        }
         let new_key = {
             let node = self.nodes[slot].as_ref().expect("updating a live node");
             self.order_key(&self.classes[class], node)
@@ -568,8 +645,8 @@ impl Cluster {
             }
             if schedulable {
                 let ordered = &mut self.classes[class].ordered;
-                ordered.remove(&(old_key, name.clone(), id));
-                ordered.insert((new_key, name, id));
+                ordered.remove(&(old_key, rank, id));
+                ordered.insert((new_key, rank, id));
             }
         }
     }

@@ -339,6 +339,10 @@ pub struct Scheduler {
     fit_cache_epoch: u64,
     /// What the admitted and running jobs hold against each quota, by quota index.
     quota_used: Vec<Resources>,
+    /// Job shapes that did not fit at `capacity_epoch`, with why: a job of the same shape
+    /// cannot fit either until capacity is freed.
+    failed_shapes: Vec<(crate::job::JobPods, Arc<crate::job::Constraints>, WaitReason)>,
+    failed_shapes_epoch: u64,
 }
 
 const CLUSTER_LANE: &str = "";
@@ -358,6 +362,8 @@ impl Scheduler {
             fit_cache: BTreeMap::new(),
             fit_cache_epoch: 0,
             quota_used,
+            failed_shapes: Vec::new(),
+            failed_shapes_epoch: 0,
         }
     }
 
@@ -491,8 +497,7 @@ impl Scheduler {
         let at = holding.reserved.iter().position(|&i| i == pod_index as usize)?;
         let index = holding.reserved.swap_remove(at);
         let (_, node, request) = &holding.pods[index];
-        self.cluster.unreserve(*node, request);
-        self.cluster.add_pod(*node, request);
+        self.cluster.commit_reservation(*node, request);
         Some(*node)
     }
 
@@ -872,16 +877,34 @@ impl Scheduler {
         if waiting.failed_epoch == Some(epoch) {
             return Err(());
         }
-        let outcome = match self.quota_exceeded(&entry.spec) {
-            Some(name) => Err(WaitReason::Quota { name }),
-            None => self.cluster.reserve_job(&entry.spec.pods, &entry.spec.constraints).map_err(
-                |shortfall| match shortfall {
-                    Shortfall::Insufficient { resource, gap } => {
-                        WaitReason::Insufficient { resource, gap }
-                    }
-                    Shortfall::Fragmented => WaitReason::Fragmented,
-                },
-            ),
+        if self.failed_shapes_epoch != epoch {
+            self.failed_shapes.clear();
+            self.failed_shapes_epoch = epoch;
+        }
+        let spec = &entry.spec;
+        let known_misfit = self.failed_shapes.iter().find(|(pods, constraints, _)| {
+            *pods == spec.pods
+                && (Arc::ptr_eq(constraints, &spec.constraints) || *constraints == spec.constraints)
+        });
+        let outcome = match (self.quota_exceeded(spec), known_misfit) {
+            (Some(name), _) => Err(WaitReason::Quota { name }),
+            (None, Some((_, _, reason))) => Err(reason.clone()),
+            (None, None) => {
+                self.cluster.reserve_job(&spec.pods, &spec.constraints).map_err(|shortfall| {
+                    let reason = match shortfall {
+                        Shortfall::Insufficient { resource, gap } => {
+                            WaitReason::Insufficient { resource, gap }
+                        }
+                        Shortfall::Fragmented => WaitReason::Fragmented,
+                    };
+                    self.failed_shapes.push((
+                        spec.pods.clone(),
+                        spec.constraints.clone(),
+                        reason.clone(),
+                    ));
+                    reason
+                })
+            }
         };
         match outcome {
             Ok(placement) => Ok(placement.nodes),

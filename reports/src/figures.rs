@@ -12,6 +12,8 @@ use crate::stats::RunStats;
 
 /// How many corners a CDF curve keeps; enough for a smooth curve at any job count.
 const CDF_POINTS: usize = 400;
+/// How many namespaces get a curve of their own in the wait chart by namespace.
+const NAMESPACE_CURVES: usize = 8;
 
 /// A chart with the file name it is saved under and one line on what it shows.
 #[derive(Clone, Debug)]
@@ -97,6 +99,22 @@ fn wait_unit<'a>(waits: impl Iterator<Item = &'a Distribution>) -> TimeUnit {
     TimeUnit::for_span(waits.filter_map(Distribution::max_ms).max().unwrap_or(0))
 }
 
+/// Merges intervals that overlap or lie closer than `gap_ms`, so a chart of a long run draws
+/// a few hundred bars at most per lane instead of one per interval (none of them wider than a
+/// pixel would show).
+pub fn coalesce(intervals_ms: &[(Millis, Millis)], gap_ms: Millis) -> Vec<(Millis, Millis)> {
+    let mut sorted = intervals_ms.to_vec();
+    sorted.sort_unstable();
+    let mut merged: Vec<(Millis, Millis)> = Vec::new();
+    for (from, to) in sorted {
+        match merged.last_mut() {
+            Some(last) if from <= last.1.saturating_add(gap_ms) => last.1 = last.1.max(to),
+            _ => merged.push((from, to)),
+        }
+    }
+    merged
+}
+
 /// The charts of one run, in the order the report shows them.
 pub fn run_figures(stats: &RunStats) -> Vec<Figure> {
     let time = TimeUnit::for_span(stats.end_ms);
@@ -108,7 +126,7 @@ pub fn run_figures(stats: &RunStats) -> Vec<Figure> {
         .iter()
         .map(|&priority| {
             let waits = &stats.waits_by_priority[priority.index()];
-            let label = format!("{priority} ({} jobs)", waits.len());
+            let label = format!("{priority} ({} admitted)", waits.len());
             cdf_series(label, waits, wait, priority_style(priority))
         })
         .collect();
@@ -127,6 +145,42 @@ pub fn run_figures(stats: &RunStats) -> Vec<Figure> {
         caption: "Share of admitted jobs that waited at most x, per priority: the further left \
                   a curve rises, the shorter the waits."
             .into(),
+    });
+
+    // The namespaces with the most admitted jobs, ties by name, at most one per colour.
+    let mut namespaces: Vec<(&str, &Distribution)> = stats
+        .waits_by_namespace
+        .iter()
+        .map(|(namespace, waits)| (namespace.as_ref(), waits))
+        .filter(|(_, waits)| !waits.is_empty())
+        .collect();
+    namespaces.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(b.0)));
+    namespaces.truncate(NAMESPACE_CURVES);
+    let namespace_unit = wait_unit(namespaces.iter().map(|(_, waits)| *waits));
+    let by_namespace = namespaces
+        .iter()
+        .enumerate()
+        .map(|(index, (namespace, waits))| {
+            let label = format!("{namespace} ({} admitted)", waits.len());
+            cdf_series(label, waits, namespace_unit, LineStyle { color: index, dashed: false })
+        })
+        .collect();
+    figures.push(Figure {
+        stem: "wait_cdf_by_namespace".into(),
+        chart: Chart::Line(LineChart {
+            title: "Wait time distribution by namespace".into(),
+            x_label: format!("wait from submission to admission ({})", namespace_unit.symbol()),
+            y_label: "fraction of admitted jobs".into(),
+            series: by_namespace,
+            step: true,
+            x_range: None,
+            y_range: Some((0.0, 1.0)),
+            legend: LegendPosition::LowerRight,
+        }),
+        caption: format!(
+            "The same distribution for each namespace (the {NAMESPACE_CURVES} with the most \
+             admitted jobs at most): which tenants wait longest."
+        ),
     });
 
     let queue = Priority::ALL
@@ -221,7 +275,7 @@ pub fn run_figures(stats: &RunStats) -> Vec<Figure> {
                 step: true,
                 x_range: None,
                 y_range: None,
-                legend: LegendPosition::LowerRight,
+                legend: LegendPosition::UpperRight,
             }),
             caption: format!(
                 "{resource} requested by jobs holding capacity (admitted or running) and by \
@@ -230,41 +284,45 @@ pub fn run_figures(stats: &RunStats) -> Vec<Figure> {
         });
     }
 
-    let x = grid_x(stats, time);
-    let layers = stats
-        .usage_by_namespace
-        .series
-        .iter()
-        .map(|(label, cores)| Layer { label: label.clone(), values: cores.clone() })
-        .collect();
-    figures.push(Figure {
-        stem: "usage_by_namespace".into(),
-        chart: Chart::StackedArea(StackedAreaChart {
-            title: "CPU used by namespace".into(),
-            x_label: time_label.clone(),
-            y_label: "cores requested by running jobs".into(),
-            x,
-            layers,
-            top_line: Some(Series {
-                label: "capacity".into(),
-                points: over_grid(stats, time, &stats.capacity.cpu_cores),
-                style: LineStyle::default(),
+    for (key, usage) in [
+        ("namespace", &stats.usage_by_namespace),
+        ("domain", &stats.usage_by_domain),
+        ("priority", &stats.usage_by_priority),
+    ] {
+        let layers = usage
+            .series
+            .iter()
+            .map(|(label, cores)| Layer { label: label.clone(), values: cores.clone() })
+            .collect();
+        figures.push(Figure {
+            stem: format!("usage_by_{key}"),
+            chart: Chart::StackedArea(StackedAreaChart {
+                title: format!("CPU used by {key}"),
+                x_label: time_label.clone(),
+                y_label: "cores requested by running jobs".into(),
+                x: grid_x(stats, time),
+                layers,
+                top_line: Some(Series {
+                    label: "capacity".into(),
+                    points: over_grid(stats, time, &stats.capacity.cpu_cores),
+                    style: LineStyle::default(),
+                }),
             }),
-        }),
-        caption: "CPU requested by running jobs, stacked by namespace (the largest ones; the rest \
-                  as other), under the cluster's capacity."
-            .into(),
-    });
+            caption: format!(
+                "CPU requested by running jobs, stacked by {key} (the largest ones; the rest as \
+                 other), under the cluster's capacity."
+            ),
+        });
+    }
 
     let lanes = stats
         .blocked
         .iter()
         .map(|lane| Lane {
             label: lane.label.clone(),
-            intervals: lane
-                .intervals_ms
-                .iter()
-                .map(|&(from, to)| (time.from_ms(from as f64), time.from_ms(to as f64)))
+            intervals: coalesce(&lane.intervals_ms, stats.end_ms / 1000)
+                .into_iter()
+                .map(|(from, to)| (time.from_ms(from as f64), time.from_ms(to as f64)))
                 .collect(),
         })
         .collect();
@@ -402,10 +460,30 @@ pub fn plan_figure(
             y_label,
             series: vec![band],
             threshold: Some((format!("SLO: {slo_text}"), scale(threshold))),
+            integer_x: true,
         }),
         caption: format!(
             "The measured {target} for each node count tried (line: median over seeds; band: \
              lowest to highest), and the objective as a dashed line."
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalesce_merges_overlapping_and_near_intervals() {
+        let merged = coalesce(&[(10, 20), (0, 5), (18, 30), (32, 40), (100, 110)], 2);
+        assert_eq!(merged, vec![(0, 5), (10, 40), (100, 110)]);
+    }
+
+    #[test]
+    fn time_units_keep_numbers_small() {
+        assert_eq!(TimeUnit::for_span(90_000), TimeUnit::Seconds);
+        assert_eq!(TimeUnit::for_span(3_600_000), TimeUnit::Minutes);
+        assert_eq!(TimeUnit::for_span(86_400_000), TimeUnit::Hours);
+        assert_eq!(TimeUnit::Minutes.from_seconds(600.0), 10.0);
     }
 }

@@ -235,20 +235,40 @@ fn summary_section(doc: &mut Document, summary: &Summary) {
 }
 
 fn wait_row(label: String, admitted: usize, waits: &WaitSeconds) -> Vec<String> {
+    let show = |value: Option<f64>| value.map_or_else(|| "n/a".to_owned(), human_duration);
     vec![
         label,
         admitted.to_string(),
-        json_number(waits.mean),
-        json_number(waits.p50),
-        json_number(waits.p95),
-        json_number(waits.p99),
-        json_number(waits.max),
+        show(waits.mean),
+        show(waits.p50),
+        show(waits.p95),
+        show(waits.p99),
+        show(waits.max),
     ]
+}
+
+/// A duration for people: `42.5 s`, `12 min 5 s`, `10 h 49 min`.
+pub fn human_duration(seconds: f64) -> String {
+    if seconds < 60.0 {
+        let text = format!("{seconds:.1}");
+        return format!("{} s", text.strip_suffix(".0").unwrap_or(&text));
+    }
+    let whole = seconds.round() as u64;
+    if whole < 3600 {
+        format!("{} min {} s", whole / 60, whole % 60)
+    } else {
+        let minutes = (seconds / 60.0).round() as u64;
+        format!("{} h {} min", minutes / 60, minutes % 60)
+    }
 }
 
 fn namespace_waits_section(doc: &mut Document, stats: &RunStats) {
     doc.heading("Waits by priority and namespace");
-    let headers = ["group", "admitted", "mean (s)", "p50 (s)", "p95 (s)", "p99 (s)", "max (s)"];
+    doc.paragraph(
+        "Waits from submission to admission of admitted jobs, per priority and per namespace \
+         (nearest-rank percentiles).",
+    );
+    let headers = ["group", "admitted", "mean", "p50", "p95", "p99", "max"];
     let mut table = Table::new(&headers);
     for priority in Priority::ALL {
         let waits = &stats.waits_by_priority[priority.index()];
@@ -372,4 +392,24 @@ fn problems_section(doc: &mut Document, stats: &RunStats) {
 fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_would_say_them() {
+        assert_eq!(human_duration(0.0), "0 s");
+        assert_eq!(human_duration(42.34), "42.3 s");
+        assert_eq!(human_duration(725.0), "12 min 5 s");
+        assert_eq!(human_duration(38_973.903), "10 h 50 min");
+    }
+
+    #[test]
+    fn numbers_print_as_json_prints_them() {
+        assert_eq!(json_number(Some(35.0)), "35.0");
+        assert_eq!(json_number(Some(0.285)), "0.285");
+        assert_eq!(json_number(None), "n/a");
+    }
 }

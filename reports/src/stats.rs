@@ -134,9 +134,10 @@ impl RunStats {
             capacity: capacity(records, &grid),
             allocated: held(records, &grid, |job| allocated_interval(job, end)),
             running: held(records, &grid, |job| running_interval(job, end)),
-            usage_by_namespace: usage(records, &grid, |job| job.namespace.to_string()),
-            usage_by_domain: usage(records, &grid, |job| job.domain.to_string()),
-            usage_by_priority: usage(records, &grid, |job| job.priority.as_str().to_owned()),
+            usage_by_namespace: usage(records, &grid, Rank::ByUse, namespace_of),
+            usage_by_domain: usage(records, &grid, Rank::ByUse, domain_of),
+            // Priorities keep their own order (high, then normal), and so their colours.
+            usage_by_priority: usage(records, &grid, Rank::ByName, priority_of),
             blocked: blocked_lanes(records),
             problems: problems(records),
         }
@@ -267,7 +268,32 @@ fn to_resources(cpu_millis: Sampled, memory_bytes: Sampled) -> ResourceSeries {
     }
 }
 
-fn usage(records: &RunRecords, grid: &TimeGrid, key_of: impl Fn(&JobRecord) -> String) -> Usage {
+/// The order of the series of a usage breakdown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rank {
+    /// Largest core-hours first, ties by name.
+    ByUse,
+    ByName,
+}
+
+fn namespace_of(job: &JobRecord) -> &str {
+    &job.namespace
+}
+
+fn domain_of(job: &JobRecord) -> &str {
+    &job.domain
+}
+
+fn priority_of(job: &JobRecord) -> &str {
+    job.priority.as_str()
+}
+
+fn usage(
+    records: &RunRecords,
+    grid: &TimeGrid,
+    rank: Rank,
+    key_of: fn(&JobRecord) -> &str,
+) -> Usage {
     #[derive(Default)]
     struct PerKey {
         jobs: u64,
@@ -276,7 +302,7 @@ fn usage(records: &RunRecords, grid: &TimeGrid, key_of: impl Fn(&JobRecord) -> S
         cpu: Changes,
     }
 
-    let mut keys: BTreeMap<String, PerKey> = BTreeMap::new();
+    let mut keys: BTreeMap<&str, PerKey> = BTreeMap::new();
     for job in &records.jobs {
         let entry = keys.entry(key_of(job)).or_default();
         entry.jobs += 1;
@@ -292,7 +318,7 @@ fn usage(records: &RunRecords, grid: &TimeGrid, key_of: impl Fn(&JobRecord) -> S
     let totals: Vec<UsageTotal> = keys
         .iter()
         .map(|(key, per_key)| UsageTotal {
-            key: key.clone(),
+            key: (*key).to_owned(),
             jobs: per_key.jobs,
             core_hours: per_key.cpu_millis_ms as f64 / 1000.0 / hours,
             memory_gib_hours: per_key.memory_bytes_ms as f64 / GIB / hours,
@@ -300,15 +326,18 @@ fn usage(records: &RunRecords, grid: &TimeGrid, key_of: impl Fn(&JobRecord) -> S
         .collect();
 
     // The largest keys by core-hours, ties by name; the rest are summed into `other`.
-    let mut ranked: Vec<(String, PerKey)> = keys.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cpu_millis_ms.cmp(&a.1.cpu_millis_ms).then_with(|| a.0.cmp(&b.0)));
+    let mut ranked: Vec<(&str, PerKey)> = keys.into_iter().collect();
+    if rank == Rank::ByUse {
+        ranked
+            .sort_by(|a, b| b.1.cpu_millis_ms.cmp(&a.1.cpu_millis_ms).then_with(|| a.0.cmp(&b.0)));
+    }
     let mut series = Vec::new();
     let mut other: Option<Vec<f64>> = None;
     for (rank, (key, per_key)) in ranked.into_iter().enumerate() {
         let cores: Vec<f64> =
             per_key.cpu.sample(grid).mean.iter().map(|millis| millis / 1000.0).collect();
         if rank < USAGE_KEYS_SHOWN {
-            series.push((key, cores));
+            series.push((key.to_owned(), cores));
         } else {
             let sum = other.get_or_insert_with(|| vec![0.0; cores.len()]);
             sum.iter_mut().zip(&cores).for_each(|(total, value)| *total += value);

@@ -90,7 +90,7 @@ fn a_run_report_writes_every_file_and_its_numbers_equal_summary_json() {
         assert!(dir.join(name).is_file(), "{name} is missing");
     }
     check_charts(&dir, &written);
-    assert_eq!(written.charts.len(), 7);
+    assert_eq!(written.charts.len(), 10);
 
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("read"))

@@ -174,8 +174,9 @@ struct Simulation<'a> {
     events: BinaryHeap<Reverse<Timed>>,
     next_seq: u64,
     arrivals: std::iter::Peekable<crate::scenario::Arrivals>,
-    live: BTreeMap<JobId, Live>,
-    by_name: BTreeMap<Arc<str>, JobId>,
+    /// Boxed: jobs come and go by the million, and moving small boxes is cheaper than moving
+    /// the records themselves inside the map.
+    live: BTreeMap<JobId, Box<Live>>,
     /// Pods waiting for the kube-scheduler stand-in, by (priority, creation time, sequence).
     pending: BTreeMap<(usize, Millis, u64), PendingPod>,
     /// Set when binding could make progress: new pending pods, or capacity freed.
@@ -213,7 +214,6 @@ impl<'a> Simulation<'a> {
             next_seq: 0,
             arrivals: scenario.workload.arrivals(seed).peekable(),
             live: BTreeMap::new(),
-            by_name: BTreeMap::new(),
             pending: BTreeMap::new(),
             pending_dirty: false,
             background_bound: BTreeMap::new(),
@@ -380,20 +380,20 @@ impl<'a> Simulation<'a> {
             EventKind::Cordon { node } => self.set_schedulable(node, false),
             EventKind::Uncordon { node } => self.set_schedulable(node, true),
             EventKind::Cancel { job } => {
-                if let Some(&id) = self.by_name.get(job) {
+                if let Some(id) = self.job_named(job) {
                     self.sched.cancel(id);
                     self.end_job(id, Phase::Cancelled, Some("cancelled by an event".into()));
                 }
             }
             EventKind::SetFlow { job, flow } => {
-                if let Some(&id) = self.by_name.get(job) {
+                if let Some(id) = self.job_named(job) {
                     if let Some(spec) = self.sched.set_flow(id, *flow) {
                         self.launch_legacy(spec);
                     }
                 }
             }
             EventKind::SetPriority { job, priority } => {
-                if let Some(&id) = self.by_name.get(job) {
+                if let Some(id) = self.job_named(job) {
                     self.sched.set_priority(id, *priority);
                     if let Some(live) = self.live.get_mut(&id) {
                         live.spec.priority = *priority;
@@ -495,10 +495,9 @@ impl<'a> Simulation<'a> {
         }
         let id = spec.id;
         let pods = spec.pods.pod_count() as usize;
-        self.by_name.insert(spec.name.clone(), id);
         self.live.insert(
             id,
-            Live {
+            Box::new(Live {
                 spec: spec.clone(),
                 submitted_ms: self.now,
                 admitted_ms: None,
@@ -508,7 +507,7 @@ impl<'a> Simulation<'a> {
                 phase: Phase::Queued,
                 bound: vec![None; pods],
                 bound_count: 0,
-            },
+            }),
         );
         match self.sched.submit(spec.clone(), self.now) {
             Submission::Queued { .. } => {}
@@ -633,15 +632,18 @@ impl<'a> Simulation<'a> {
             self.pending.retain(|_, pod| !matches!(pod.owner, Owner::Job(j, _) if j == job));
         }
         self.pending_dirty = true;
-        if self.by_name.get(&live.spec.name) == Some(&job) {
-            self.by_name.remove(&live.spec.name);
-        }
         live.phase = phase;
         let finished = phase.is_final().then_some(self.now);
         self.emit(live, finished, reason);
     }
 
-    fn emit(&mut self, live: Live, finished_ms: Option<Millis>, reason: Option<String>) {
+    /// The live job of that name. Events name jobs rarely, so a scan is cheaper than an index
+    /// kept up to date for every job.
+    fn job_named(&self, name: &str) -> Option<JobId> {
+        self.live.iter().find(|(_, live)| live.spec.name.as_ref() == name).map(|(id, _)| *id)
+    }
+
+    fn emit(&mut self, live: Box<Live>, finished_ms: Option<Millis>, reason: Option<String>) {
         let never_progressed =
             live.spec.flow == Flow::Legacy && live.bound[0].is_some() && live.started_ms.is_none();
         let record = JobRecord {

@@ -20,8 +20,8 @@ use sparkq_core::{
 use super::error::ScenarioError;
 use super::raw::{
     Choice, Entries, RawAppKind, RawArrival, RawBackground, RawContainer, RawDurationDist,
-    RawEstimate, RawEvent, RawGenerator, RawJob, RawPod, RawPolicy, RawPool, RawScenario, RawSpark,
-    RawTaggedDist, RawToleration,
+    RawEstimate, RawEvent, RawGenerator, RawJob, RawPod, RawPolicy, RawPool, RawScenario, RawSize,
+    RawSpark, RawTaggedDist, RawToleration, RawWorkload,
 };
 use super::workload::{
     ArrivalProcess, Estimate, ExplicitJob, Generator, JobShape, JobSize, RunTime, Weighted,
@@ -44,7 +44,7 @@ pub(super) fn scenario(
     text: &str,
     file: &str,
 ) -> Result<Scenario, ScenarioError> {
-    let cx = Cx { file };
+    let cx = Cx { file, pools: &[] };
     let name = match raw.name {
         Some(name) => cx.non_empty(&name, "name")?.to_owned(),
         None => Path::new(file)
@@ -54,6 +54,7 @@ pub(super) fn scenario(
     let horizon_ms = raw.horizon.map(|horizon| horizon.value.0);
     let config = cx.config(raw.policy)?;
     let pools = cx.pools(raw.cluster.pools)?;
+    let cx = Cx { file, pools: &pools };
     let background = raw
         .cluster
         .background
@@ -79,9 +80,10 @@ pub(super) fn scenario(
     })
 }
 
-/// The checking context: the file name every error carries.
+/// The checking context: the file name every error carries, and the pools once they are read.
 struct Cx<'a> {
     file: &'a str,
+    pools: &'a [PoolSpec],
 }
 
 impl Cx<'_> {
@@ -191,14 +193,14 @@ impl Cx<'_> {
         }
         config.head_timeout_ms = options.head_timeout.as_ref().map(|timeout| timeout.value.0);
         if let Some(retries) = options.head_retries {
-            if options.head_timeout.is_none() && retries > 0 {
+            if options.head_timeout.is_none() && retries.value > 0 {
                 return Err(self.error(
-                    &raw.referenced,
+                    &retries.referenced,
                     "head_retries",
                     "has no effect without a head timeout: expected `head_timeout` as well",
                 ));
             }
-            config.head_retries = retries;
+            config.head_retries = retries.value;
         }
 
         for quota in &options.quotas {
@@ -328,8 +330,8 @@ impl Cx<'_> {
                     &pool_name.referenced,
                     "pool",
                     format!(
-                        "is given twice, here and as `{POOL_LABEL}` in node_selector: \
-                             expected one of them"
+                        "is given twice, here and as `{POOL_LABEL}` in node_selector: expected \
+                         one of them"
                     ),
                 ));
             }
@@ -337,10 +339,10 @@ impl Cx<'_> {
             selector.sort_by(|a, b| a.0.cmp(&b.0));
             let constraints =
                 Constraints { node_selector: Vec::new(), tolerations: tolerations.clone() };
-            if let Some(taint) = pool.taints.iter().find(|taint| {
-                taint.effect != TaintEffect::PreferNoSchedule
-                    && !constraints.tolerates_all(std::slice::from_ref(taint))
-            }) {
+            // `tolerates_all` ignores `PreferNoSchedule`, which only discourages placement.
+            let untolerated =
+                |taint: &&Taint| !constraints.tolerates_all(std::slice::from_ref(*taint));
+            if let Some(taint) = pool.taints.iter().find(untolerated) {
                 return Err(self.error(
                     &pool_name.referenced,
                     "pool",
@@ -419,8 +421,7 @@ impl Cx<'_> {
                 return Err(self.error(
                     &raw.referenced,
                     "node_selector",
-                    "has an empty label key: \
-                                                                          expected a label name",
+                    "has an empty label key: expected a label name",
                 ));
             }
             selector.push((key.as_str().into(), value.as_str().into()));
@@ -524,6 +525,20 @@ impl Cx<'_> {
             tolerations.push(self.toleration(toleration)?);
         }
         let node_selector = self.selector(spark.node_selector.as_ref())?;
+        if let Some(selected) = &spark.node_selector
+            && let Some((_, pool)) =
+                node_selector.iter().find(|(key, _)| key.as_ref() == POOL_LABEL)
+            && !self.pools.iter().any(|known| known.name == *pool)
+        {
+            return Err(self.error(
+                &selected.referenced,
+                "node_selector",
+                format!(
+                    "selects the pool `{pool}`, which does not exist: expected one of {}",
+                    names_of(self.pools)
+                ),
+            ));
+        }
         Ok(JobShape {
             pods: spark::job_pods(&app),
             constraints: Arc::new(Constraints { node_selector, tolerations }),
@@ -535,7 +550,7 @@ impl Cx<'_> {
 
     fn workload(
         &self,
-        raw: super::raw::RawWorkload,
+        raw: RawWorkload,
         horizon_ms: Option<Millis>,
     ) -> Result<Workload, ScenarioError> {
         let mut generator_names: Vec<(&str, &Location)> = Vec::new();
@@ -647,6 +662,20 @@ impl Cx<'_> {
                     "{} is not after the start ({}): expected a later end",
                     show_ms(end.value.0),
                     show_ms(start_ms)
+                ),
+            ));
+        }
+        if let (None, Some(start), Some(horizon_ms)) = (&raw.end, &raw.start, horizon_ms)
+            && start.value.0 >= horizon_ms
+        {
+            return Err(self.error(
+                &start.referenced,
+                "start",
+                format!(
+                    "{} is not before the horizon ({}): expected an earlier start, or a later \
+                     horizon",
+                    show_ms(start.value.0),
+                    show_ms(horizon_ms)
                 ),
             ));
         }
@@ -809,7 +838,7 @@ impl Cx<'_> {
         generator: &Arc<str>,
         at: &Location,
         spark: Option<Spanned<RawSpark>>,
-        sizes: Vec<super::raw::RawSize>,
+        sizes: Vec<RawSize>,
     ) -> Result<Weighted<JobSize>, ScenarioError> {
         if sizes.is_empty() {
             let shape = self.shape(spark)?;
@@ -912,7 +941,7 @@ impl Cx<'_> {
         let mut sizes: Vec<u32> = pools.iter().map(|pool| pool.count).collect();
         let mut events = Vec::with_capacity(read.len());
         for event in read {
-            let ReadEvent { at_ms, kind, target } = event;
+            let ReadEvent { at_ms, kind, target, count_at } = event;
             let Some(target) = target else {
                 events.push(TimedEvent { at_ms, kind });
                 continue;
@@ -928,10 +957,11 @@ impl Cx<'_> {
                     let index = self.pool_index(pools, &target.name, field)?;
                     if count > sizes[index] {
                         return Err(self.error(
-                            target_at,
+                            count_at.as_ref().unwrap_or(target_at),
                             "count",
                             format!(
-                                "pool `{}` has {} nodes at {}: expected to remove at most that many",
+                                "pool `{}` has {} nodes at {}: expected to remove at most that \
+                                 many",
                                 pools[index].name,
                                 sizes[index],
                                 show_ms(at_ms)
@@ -995,6 +1025,7 @@ impl Cx<'_> {
             let kind = EventKind::AddNodes { pool: placeholder.clone(), count: add.count.value };
             actions.push(("add_nodes", kind, target(add.pool, "pool")));
         }
+        let count_at = raw.remove_nodes.as_ref().map(|remove| remove.count.referenced);
         if let Some(remove) = raw.remove_nodes {
             let kind =
                 EventKind::RemoveNodes { pool: placeholder.clone(), count: remove.count.value };
@@ -1058,7 +1089,7 @@ impl Cx<'_> {
             ));
         }
         let (_, kind, target) = actions.remove(0);
-        Ok(ReadEvent { at_ms, kind, target })
+        Ok(ReadEvent { at_ms, kind, target, count_at })
     }
 
     fn pool_index(
@@ -1209,6 +1240,8 @@ struct ReadEvent {
     at_ms: Millis,
     kind: EventKind,
     target: Option<Target>,
+    /// Where a node count was written, for `remove_nodes`.
+    count_at: Option<Location>,
 }
 
 /// The name an event refers to, and the field it was written in.

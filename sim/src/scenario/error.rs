@@ -186,7 +186,7 @@ fn scalar_words(ty: &str) -> String {
         "u32" => format!("a whole number from 0 to {}", u32::MAX),
         "u64" | "usize" => format!("a whole number from 0 to {}", u64::MAX),
         "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_owned(),
-        "f32" | "f64" => "a number such as 0.25".to_owned(),
+        "f32" | "f64" | "floating point" => "a number such as 0.25".to_owned(),
         "bool" => "true or false".to_owned(),
         other => format!("a value of type {other}"),
     }

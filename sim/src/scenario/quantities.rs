@@ -69,10 +69,13 @@ pub(crate) fn cpu_millis(input: &str) -> Result<i64, String> {
             "`{input}` is a memory amount: expected CPU in cores (16, 0.5) or millicores (500m)"
         ));
     }
-    parse_cpu_millis(text).map_err(|error| {
-        let hint = if looks_like_memory(input) { " (this looks like a memory amount)" } else { "" };
-        format!("{error}{hint}; CPU is written in cores (16, 0.5) or millicores (500m)")
-    })
+    parse_cpu_millis(text)
+        .map_err(|error| {
+            let hint =
+                if looks_like_memory(input) { " (this looks like a memory amount)" } else { "" };
+            format!("{error}{hint}; CPU is written in cores (16, 0.5) or millicores (500m)")
+        })
+        .map_err(|message| expecting(message, "CPU of 0 or more, such as 16 or 500m"))
 }
 
 /// Kubernetes memory in bytes: `64Gi`, `512Mi`, `1G`. Rejects a lower-case `m`, which
@@ -93,31 +96,35 @@ pub(crate) fn bytes(input: &str) -> Result<i64, String> {
             "{error}; this is Spark notation, and cluster fields use Kubernetes notation: \
              write `{kubernetes}`"
         ),
-        None => error.to_string(),
+        None => expecting(error.to_string(), "memory of 0 or more, such as 64Gi or 512Mi"),
     })
 }
 
 /// A Kubernetes count: pod slots or an extended resource such as `nvidia.com/gpu`.
 pub(crate) fn count(input: &str) -> Result<i64, String> {
-    parse_count(input.trim()).map_err(|error| error.to_string())
+    parse_count(input.trim())
+        .map_err(|error| expecting(error.to_string(), "a whole number of 0 or more, such as 4"))
 }
 
 /// Spark memory in MiB (`spark.driver.memory` and the like): `4g`, `512m`, bare MiB.
 /// The core's message already names Kubernetes notation when it sees it (`4Gi`).
 pub(crate) fn spark_mib(input: &str) -> Result<i64, String> {
-    parse_spark_memory_mib(input).map_err(|error| error.to_string())
+    parse_spark_memory_mib(input)
+        .map_err(|error| expecting(error.to_string(), "Spark memory of 0 or more, such as 4g"))
 }
 
 /// `spark.memory.offHeap.size` in whole MiB: `2g`, `512m`, bare bytes.
 pub(crate) fn spark_offheap_mib(input: &str) -> Result<i64, String> {
-    parse_spark_offheap_mib(input).map_err(|error| error.to_string())
+    parse_spark_offheap_mib(input)
+        .map_err(|error| expecting(error.to_string(), "Spark memory of 0 or more, such as 2g"))
 }
 
 /// Spark cores (`spark.driver.cores`, `spark.executor.cores`): a whole number, at least 1.
 pub(crate) fn spark_cores(input: &str) -> Result<u32, String> {
     let text = input.trim();
-    let fraction_hint = "Spark's cores setting takes whole numbers (1, 4); to request a \
-                         fraction of a CPU for the pod, also set request_cores (e.g. 500m)";
+    let fraction_hint = "expected a whole number (1, 4), as Spark's cores setting takes; to \
+                         request a fraction of a CPU for the pod, also set request_cores \
+                         (e.g. 500m)";
     if text.ends_with('m') || text.contains('.') {
         return Err(format!("`{input}` is not a whole number of cores: {fraction_hint}"));
     }
@@ -129,6 +136,11 @@ pub(crate) fn spark_cores(input: &str) -> Result<u32, String> {
         }
         Err(_) => Err(format!("`{input}` is not a whole number of cores: expected 1, 2, 4, ...")),
     }
+}
+
+/// Ends `message` with what was expected, unless it already says.
+fn expecting(message: String, expected: &str) -> String {
+    if message.contains("expected") { message } else { format!("{message}; expected {expected}") }
 }
 
 /// True for text that ends in a memory unit, to hint at a CPU/memory mix-up.

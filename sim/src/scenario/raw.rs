@@ -40,7 +40,7 @@ pub(super) struct RawScenario {
 #[derive(Debug)]
 pub(super) enum RawPolicy {
     Name(Policy),
-    Full(RawPolicyOptions),
+    Full(Box<RawPolicyOptions>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,7 +51,7 @@ pub(super) struct RawPolicyOptions {
     pub queue_scope: Option<QueueScope>,
     pub weights: Option<Spanned<RawWeights>>,
     pub head_timeout: Option<Spanned<Duration>>,
-    pub head_retries: Option<u32>,
+    pub head_retries: Option<Spanned<u32>>,
     pub enabled: Option<bool>,
     #[serde(default)]
     pub quotas: Vec<RawQuota>,
@@ -91,7 +91,8 @@ impl<'de> Deserialize<'de> for RawPolicy {
             }
 
             fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<RawPolicy, M::Error> {
-                RawPolicyOptions::deserialize(MapAccessDeserializer::new(map)).map(RawPolicy::Full)
+                RawPolicyOptions::deserialize(MapAccessDeserializer::new(map))
+                    .map(|options| RawPolicy::Full(Box::new(options)))
             }
         }
 
