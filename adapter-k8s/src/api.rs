@@ -118,8 +118,11 @@ async fn authenticate(State(state): State<ApiState>, request: Request, next: Nex
     let valid = presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(token)));
     if !valid {
         let mut response =
-            ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid bearer token").into_response();
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid bearer token")
+                .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         return response;
     }
     next.run(request).await
@@ -133,7 +136,8 @@ async fn readyz(State(state): State<ApiState>) -> Response {
     if state.ready.load(Ordering::SeqCst) {
         (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response()
     } else {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the cluster view is not complete yet").into_response()
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the cluster view is not complete yet")
+            .into_response()
     }
 }
 
@@ -157,7 +161,8 @@ fn view(job: &SparkJob) -> Value {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 /// `POST /api/v1/jobs`: the SparkJob spec plus its name and namespace.
@@ -174,7 +179,9 @@ struct SubmitRequest {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
@@ -193,7 +200,9 @@ async fn submit(State(state): State<ApiState>, body: Bytes) -> ApiResult {
         )));
     }
     if !state.namespaces.is_empty() && !state.namespaces.contains(&namespace) {
-        return Err(ApiError::bad_request(format!("namespace `{namespace}` is not managed by sparkq")));
+        return Err(ApiError::bad_request(format!(
+            "namespace `{namespace}` is not managed by sparkq"
+        )));
     }
     request
         .spec
@@ -235,19 +244,27 @@ async fn all_jobs(state: &ApiState, namespace: Option<&str>) -> Result<Vec<Spark
     Ok(jobs)
 }
 
-async fn list(State(state): State<ApiState>, Query(query): Query<BTreeMap<String, String>>) -> ApiResult {
+async fn list(
+    State(state): State<ApiState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> ApiResult {
     let jobs = all_jobs(&state, query.get("namespace").map(String::as_str)).await?;
     let wanted = |job: &SparkJob| {
         let status = job.status.clone().unwrap_or_default();
         query.get("phase").is_none_or(|p| status.phase.as_deref() == Some(p.as_str()))
             && query.get("domain").is_none_or(|d| job.spec.domain() == d)
-            && query.get("priority").is_none_or(|p| job.spec.priority.as_deref().unwrap_or("normal") == p)
+            && query
+                .get("priority")
+                .is_none_or(|p| job.spec.priority.as_deref().unwrap_or("normal") == p)
     };
     let views: Vec<Value> = jobs.iter().filter(|j| wanted(j)).map(view).collect();
     Ok(axum::Json(json!({"jobs": views})).into_response())
 }
 
-async fn get_job(State(state): State<ApiState>, Path((namespace, name)): Path<(String, String)>) -> ApiResult {
+async fn get_job(
+    State(state): State<ApiState>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult {
     let api: Api<SparkJob> = Api::namespaced(state.client.clone(), &namespace);
     match api.get_opt(&name).await? {
         Some(job) => Ok(axum::Json(view(&job)).into_response()),
@@ -256,14 +273,20 @@ async fn get_job(State(state): State<ApiState>, Path((namespace, name)): Path<(S
 }
 
 /// `DELETE`: cancels the job by deleting its SparkJob; what it launched goes with it.
-async fn cancel(State(state): State<ApiState>, Path((namespace, name)): Path<(String, String)>) -> ApiResult {
+async fn cancel(
+    State(state): State<ApiState>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult {
     let api: Api<SparkJob> = Api::namespaced(state.client.clone(), &namespace);
     match api.delete(&name, &DeleteParams::default()).await {
         Ok(_) => {
             tracing::info!(job = %name, %namespace, "cancelled through the API");
-            Ok(axum::Json(json!({"namespace": namespace, "name": name, "deleted": true})).into_response())
+            Ok(axum::Json(json!({"namespace": namespace, "name": name, "deleted": true}))
+                .into_response())
         }
-        Err(kube::Error::Api(status)) if status.code == 404 => Err(ApiError::not_found(&namespace, &name)),
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            Err(ApiError::not_found(&namespace, &name))
+        }
         Err(error) => Err(error.into()),
     }
 }
@@ -299,7 +322,10 @@ async fn update(
     };
     let phase = job.status.as_ref().and_then(|s| s.phase.as_deref());
     if Phase::ALL.iter().any(|p| p.is_final() && Some(p.as_str()) == phase) {
-        return Err(ApiError::new(StatusCode::CONFLICT, format!("job {namespace}/{name} has already ended")));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("job {namespace}/{name} has already ended"),
+        ));
     }
     let mut spec = json!({});
     if let Some(priority) = request.priority {
@@ -308,7 +334,8 @@ async fn update(
     if let Some(flow) = request.flow {
         spec["flow"] = json!(flow);
     }
-    let updated = api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": spec}))).await?;
+    let updated =
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": spec}))).await?;
     tracing::info!(job = %name, %namespace, "updated through the API");
     Ok(axum::Json(view(&updated)).into_response())
 }

@@ -26,7 +26,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use sparkq_core::scheduler::{Decision, Submission};
-use sparkq_core::{Flow, JobId, JobSpec, Millis, Phase, PodRole, Priority, Resources, Scheduler, SchedulerConfig};
+use sparkq_core::{
+    Flow, JobId, JobSpec, Millis, Phase, PodRole, Priority, Resources, Scheduler, SchedulerConfig,
+};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -60,6 +62,7 @@ pub fn now_ms() -> Millis {
 
 type JobKey = (Arc<str>, Arc<str>);
 
+#[allow(clippy::large_enum_variant, reason = "messages are moved once, from a watch to the loop")]
 enum Message {
     Node(watcher::Event<Node>),
     Pod(watcher::Event<Pod>),
@@ -278,10 +281,10 @@ impl Controller {
         match event {
             watcher::Event::Init => self.node_init = Some(HashSet::new()),
             watcher::Event::InitApply(node) => {
-                if let Some(name) = self.apply_node(&node) {
-                    if let Some(seen) = &mut self.node_init {
-                        seen.insert(name);
-                    }
+                if let Some(name) = self.apply_node(&node)
+                    && let Some(seen) = &mut self.node_init
+                {
+                    seen.insert(name);
                 }
             }
             watcher::Event::InitDone => {
@@ -307,10 +310,10 @@ impl Controller {
         if self.nodes.insert(name.clone()) {
             // Pods that arrived before their node count now.
             for uid in self.uncounted.remove(&name).unwrap_or_default() {
-                if let Some(pod) = self.pods.get_mut(&uid) {
-                    if let (Some((node, request)), false) = (&pod.holding, pod.counted) {
-                        pod.counted = self.scheduler.add_pod(node, request);
-                    }
+                if let Some(pod) = self.pods.get_mut(&uid)
+                    && let (Some((node, request)), false) = (&pod.holding, pod.counted)
+                {
+                    pod.counted = self.scheduler.add_pod(node, request);
                 }
             }
         }
@@ -333,10 +336,10 @@ impl Controller {
         match event {
             watcher::Event::Init => self.pod_init = Some(HashSet::new()),
             watcher::Event::InitApply(pod) => {
-                if let Some(uid) = self.apply_pod(&pod) {
-                    if let Some(seen) = &mut self.pod_init {
-                        seen.insert(uid);
-                    }
+                if let Some(uid) = self.apply_pod(&pod)
+                    && let Some(seen) = &mut self.pod_init
+                {
+                    seen.insert(uid);
                 }
             }
             watcher::Event::InitDone => {
@@ -366,7 +369,8 @@ impl Controller {
         let uid = pod.uid()?;
         let namespace: Arc<str> = pod.namespace().unwrap_or_default().into();
         let holding = holding_node(pod).map(|node| (Arc::<str>::from(node), pod_request(pod)));
-        let job = job_of(pod).map(|(name, role)| ((namespace.clone(), Arc::<str>::from(name)), role));
+        let job =
+            job_of(pod).map(|(name, role)| ((namespace.clone(), Arc::<str>::from(name)), role));
         let record = self.pods.entry(uid.clone()).or_insert_with(|| PodRecord {
             holding: None,
             counted: false,
@@ -391,20 +395,22 @@ impl Controller {
         if is_driver {
             record.driver_phase = Some(pod_phase(pod).to_owned());
         }
-        let bound = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
+        let bound =
+            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
         let Some((key, role)) = job else { return Some(uid) };
         if !self.restored {
             return Some(uid);
         }
         // A job's pod on a node releases its reservation.
-        if bound && !record.appeared {
-            if let Some(job) = self.jobs.get(&key) {
-                if matches!(job.state, JobState::Admitted | JobState::Running) && !job.legacy {
-                    self.scheduler.pod_appeared(job.id, role);
-                    debug!(job = %key.1, namespace = %key.0, %role, "pod appeared");
-                }
-                record.appeared = true;
+        if bound
+            && !record.appeared
+            && let Some(job) = self.jobs.get(&key)
+        {
+            if matches!(job.state, JobState::Admitted | JobState::Running) && !job.legacy {
+                self.scheduler.pod_appeared(job.id, role);
+                debug!(job = %key.1, namespace = %key.0, %role, "pod appeared");
             }
+            record.appeared = true;
         }
         if is_driver {
             let phase = pod_phase(pod).to_owned();
@@ -499,27 +505,30 @@ impl Controller {
         if record.state != JobState::Queued {
             return;
         }
-        let (Ok(priority), Ok(flow)) = (record.object.spec.priority(), record.object.spec.flow()) else {
+        let (Ok(priority), Ok(flow)) = (record.object.spec.priority(), record.object.spec.flow())
+        else {
             return;
         };
         let id = record.id;
-        if let Some(spec) = &mut record.spec {
-            if spec.priority != priority && self.scheduler.set_priority(id, priority) {
-                info!(job = %key.1, namespace = %key.0, %priority, "priority changed");
-                spec.priority = priority;
-            }
+        if let Some(spec) = &mut record.spec
+            && spec.priority != priority
+            && self.scheduler.set_priority(id, priority)
+        {
+            info!(job = %key.1, namespace = %key.0, %priority, "priority changed");
+            spec.priority = priority;
         }
-        if flow == Flow::Legacy {
-            if let Some(spec) = self.scheduler.set_flow(id, Flow::Legacy) {
-                info!(job = %key.1, namespace = %key.0, "moved to legacy: launching now");
-                if let Some(record) = self.jobs.get_mut(key) {
-                    record.spec = Some(spec);
-                    record.legacy = true;
-                    record.state = JobState::Admitted;
-                    record.launch_pending = true;
-                }
-                self.metrics.admissions.get_or_create(&labels([("priority", priority.as_str()), ("flow", "legacy")])).inc();
+        if flow == Flow::Legacy
+            && let Some(spec) = self.scheduler.set_flow(id, Flow::Legacy)
+        {
+            info!(job = %key.1, namespace = %key.0, "moved to legacy: launching now");
+            if let Some(record) = self.jobs.get_mut(key) {
+                record.spec = Some(spec);
+                record.legacy = true;
+                record.state = JobState::Admitted;
+                record.launch_pending = true;
             }
+            let flow_labels = labels([("priority", priority.as_str()), ("flow", "legacy")]);
+            self.metrics.admissions.get_or_create(&flow_labels).inc();
         }
     }
 
@@ -555,9 +564,14 @@ impl Controller {
                     record.state = JobState::Running;
                 }
                 info!(job = %key.1, namespace = %key.0, "running");
-                self.queue_status(key, json!({"phase": "running", "startedAt": now, "reason": null}));
+                self.queue_status(
+                    key,
+                    json!({"phase": "running", "startedAt": now, "reason": null}),
+                );
             }
-            (JobState::Admitted | JobState::Running, "Succeeded") => self.finish(key, Phase::Succeeded, None),
+            (JobState::Admitted | JobState::Running, "Succeeded") => {
+                self.finish(key, Phase::Succeeded, None)
+            }
             (JobState::Admitted | JobState::Running, "Failed") => {
                 self.finish(key, Phase::Failed, Some("the driver pod failed".into()));
             }
@@ -623,29 +637,36 @@ impl Controller {
                         // Launched before the crash, but `admitted` was never written.
                         let admitted = json!({"phase": "admitted", "admittedAt": now, "queuePosition": null,
                             "reason": null, "launchedFlow": "orchestrated"});
-                        let pending = self.pending_status.entry(key.clone()).or_insert_with(|| json!({}));
+                        let pending =
+                            self.pending_status.entry(key.clone()).or_insert_with(|| json!({}));
                         combine_patches(pending, &admitted);
                     }
-                    if let Some(phase) = driver.filter(|p| !p.is_empty()).cloned() {
-                        if phase != "Pending" {
-                            if let Some(record) = self.jobs.get(&key) {
-                                if record.status.phase.as_deref() == Some("running") && !record.legacy {
-                                    let started = record.status.started_at.unwrap_or(now);
-                                    self.scheduler.job_started(record.id, started);
-                                    if let Some(record) = self.jobs.get_mut(&key) {
-                                        record.state = JobState::Running;
-                                    }
-                                }
+                    if let Some(phase) =
+                        driver.filter(|p| !p.is_empty() && *p != "Pending").cloned()
+                    {
+                        // A job recorded as running is running again in the core, since when
+                        // the status says; then the driver's phase is followed as usual.
+                        if let Some(record) = self.jobs.get_mut(&key)
+                            && record.status.phase.as_deref() == Some("running")
+                        {
+                            if !record.legacy {
+                                let started = record.status.started_at.unwrap_or(now);
+                                self.scheduler.job_started(record.id, started);
                             }
-                            self.driver_phase_changed(&key, &phase);
+                            record.state = JobState::Running;
                         }
+                        self.driver_phase_changed(&key, &phase);
                     }
                     info!(job = %key.1, namespace = %key.0, "restored as admitted");
                 }
-                (Some(Phase::Queued), None) => match (record.status.enqueued_at, record.status.enqueue_sequence) {
-                    (Some(at), Some(seq)) if record.spec.is_some() => queued.push((at, seq, key.clone())),
-                    _ => record.state = JobState::New,
-                },
+                (Some(Phase::Queued), None) => {
+                    match (record.status.enqueued_at, record.status.enqueue_sequence) {
+                        (Some(at), Some(seq)) if record.spec.is_some() => {
+                            queued.push((at, seq, key.clone()))
+                        }
+                        _ => record.state = JobState::New,
+                    }
+                }
                 _ => record.state = JobState::New,
             }
         }
@@ -685,7 +706,11 @@ impl Controller {
     /// 3. New jobs: rejected, launched as legacy, or queued with their sequence written.
     async fn intake(&mut self) {
         // Submission order: creation time (whole seconds in Kubernetes), then arrival.
-        let mut fresh: Vec<(Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>, u64, JobKey)> = self
+        let mut fresh: Vec<(
+            Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+            u64,
+            JobKey,
+        )> = self
             .jobs
             .iter()
             .filter(|(_, r)| r.state == JobState::New)
@@ -705,7 +730,10 @@ impl Controller {
                     record.state = JobState::Final(Phase::Rejected);
                     warn!(job = %key.1, namespace = %key.0, %error, "rejected: invalid spec");
                     self.metrics.rejections.get_or_create(&labels([("reason", "invalid")])).inc();
-                    self.queue_status(&key, json!({"phase": "rejected", "reason": error.to_string()}));
+                    self.queue_status(
+                        &key,
+                        json!({"phase": "rejected", "reason": error.to_string()}),
+                    );
                     continue;
                 }
             };
@@ -715,7 +743,8 @@ impl Controller {
                 Submission::Queued { seq } => {
                     record.state = JobState::Queued;
                     info!(job = %key.1, namespace = %key.0, %priority, seq, "queued");
-                    let patch = json!({"phase": "queued", "enqueueSequence": seq, "enqueuedAt": now});
+                    let patch =
+                        json!({"phase": "queued", "enqueueSequence": seq, "enqueuedAt": now});
                     writes.push((key.clone(), record.id, patch));
                 }
                 Submission::Legacy => {
@@ -723,18 +752,28 @@ impl Controller {
                     record.legacy = true;
                     record.launch_pending = true;
                     info!(job = %key.1, namespace = %key.0, "legacy flow: launching at once");
-                    self.metrics.admissions.get_or_create(&labels([("priority", priority.as_str()), ("flow", "legacy")])).inc();
+                    self.metrics
+                        .admissions
+                        .get_or_create(&labels([
+                            ("priority", priority.as_str()),
+                            ("flow", "legacy"),
+                        ]))
+                        .inc();
                 }
                 Submission::Rejected { reason } => {
                     record.state = JobState::Final(Phase::Rejected);
                     warn!(job = %key.1, namespace = %key.0, %reason, "rejected: can never fit");
-                    self.metrics.rejections.get_or_create(&labels([("reason", "never_fits")])).inc();
+                    self.metrics
+                        .rejections
+                        .get_or_create(&labels([("reason", "never_fits")]))
+                        .inc();
                     self.queue_status(&key, json!({"phase": "rejected", "reason": reason}));
                 }
             }
         }
         // The sequence is durable before any cycle can admit the job.
-        let results = join_all(writes.iter().map(|(key, _, patch)| self.write_status(key, patch))).await;
+        let results =
+            join_all(writes.iter().map(|(key, _, patch)| self.write_status(key, patch))).await;
         for ((key, id, patch), result) in writes.into_iter().zip(results) {
             match result {
                 Ok(()) => {
@@ -774,7 +813,9 @@ impl Controller {
                             "launchedFlow": flow, "driverPod": driver, "queuePosition": null, "reason": null}));
                     }
                 }
-                Err(error) => warn!(job = %key.1, namespace = %key.0, %error, "launch failed; retrying"),
+                Err(error) => {
+                    warn!(job = %key.1, namespace = %key.0, %error, "launch failed; retrying")
+                }
             }
         }
     }
@@ -797,8 +838,17 @@ impl Controller {
                     let priority = record.spec.as_ref().map_or(Priority::Normal, |s| s.priority);
                     let waited = now.saturating_sub(record.status.enqueued_at.unwrap_or(now));
                     info!(job = %key.1, namespace = %key.0, %priority, driver_node = %nodes.first().map_or("", |n| n), wait_ms = waited, "admitted");
-                    self.metrics.admissions.get_or_create(&labels([("priority", priority.as_str()), ("flow", "orchestrated")])).inc();
-                    self.metrics.job_wait_seconds.get_or_create(&labels([("priority", priority.as_str())])).observe(waited as f64 / 1000.0);
+                    self.metrics
+                        .admissions
+                        .get_or_create(&labels([
+                            ("priority", priority.as_str()),
+                            ("flow", "orchestrated"),
+                        ]))
+                        .inc();
+                    self.metrics
+                        .job_wait_seconds
+                        .get_or_create(&labels([("priority", priority.as_str())]))
+                        .observe(waited as f64 / 1000.0);
                     admitted.push((key, waited));
                 }
                 Decision::Cancel { job, reason } => {
@@ -807,8 +857,14 @@ impl Controller {
                         record.state = JobState::Final(Phase::Cancelled);
                     }
                     info!(job = %key.1, namespace = %key.0, %reason, "cancelled");
-                    self.metrics.cancellations.get_or_create(&labels([("reason", "head_timeout")])).inc();
-                    self.queue_status(&key, json!({"phase": "cancelled", "reason": reason, "queuePosition": null}));
+                    self.metrics
+                        .cancellations
+                        .get_or_create(&labels([("reason", "head_timeout")]))
+                        .inc();
+                    self.queue_status(
+                        &key,
+                        json!({"phase": "cancelled", "reason": reason, "queuePosition": null}),
+                    );
                 }
                 Decision::Reject { job, reason } => {
                     let Some(key) = self.by_id.get(&job).cloned() else { continue };
@@ -816,8 +872,14 @@ impl Controller {
                         record.state = JobState::Final(Phase::Rejected);
                     }
                     warn!(job = %key.1, namespace = %key.0, %reason, "rejected: no longer fits");
-                    self.metrics.rejections.get_or_create(&labels([("reason", "never_fits")])).inc();
-                    self.queue_status(&key, json!({"phase": "rejected", "reason": reason, "queuePosition": null}));
+                    self.metrics
+                        .rejections
+                        .get_or_create(&labels([("reason", "never_fits")]))
+                        .inc();
+                    self.queue_status(
+                        &key,
+                        json!({"phase": "rejected", "reason": reason, "queuePosition": null}),
+                    );
                 }
             }
         }
@@ -830,9 +892,12 @@ impl Controller {
             match result {
                 Ok(()) => {
                     let driver = self.config.launcher.driver_pod_name(&record.object);
-                    self.queue_status(&key, json!({"phase": "admitted", "admittedAt": now, "driverPod": driver,
+                    self.queue_status(
+                        &key,
+                        json!({"phase": "admitted", "admittedAt": now, "driverPod": driver,
                         "launchedFlow": "orchestrated", "queuePosition": null, "reason": null,
-                        "waitTime": wait_text(waited)}));
+                        "waitTime": wait_text(waited)}),
+                    );
                 }
                 Err(error) => {
                     record.launch_pending = true;
@@ -857,7 +922,10 @@ impl Controller {
                 || record.status.reason != reason
                 || record.status.wait_time.as_deref() != Some(wait.as_str())
             {
-                updates.push((key.clone(), json!({"queuePosition": position, "reason": reason, "waitTime": wait})));
+                updates.push((
+                    key.clone(),
+                    json!({"queuePosition": position, "reason": reason, "waitTime": wait}),
+                ));
             }
         }
         for (key, patch) in updates {
@@ -871,7 +939,8 @@ impl Controller {
             return;
         }
         let pending = std::mem::take(&mut self.pending_status);
-        let results = join_all(pending.iter().map(|(key, patch)| self.write_status(key, patch))).await;
+        let results =
+            join_all(pending.iter().map(|(key, patch)| self.write_status(key, patch))).await;
         for ((key, patch), result) in pending.into_iter().zip(results) {
             match result {
                 Ok(()) => {
@@ -912,16 +981,23 @@ impl Controller {
         m.namespace_queue_jobs.clear();
         for ((namespace, priority), count) in lengths {
             m.namespace_queue_jobs
-                .get_or_create(&labels([("namespace", &namespace), ("priority", priority.as_str())]))
+                .get_or_create(&labels([
+                    ("namespace", &namespace),
+                    ("priority", priority.as_str()),
+                ]))
                 .set(count);
         }
         let oldest = self.scheduler.oldest_enqueued();
         for priority in Priority::ALL {
-            let age = oldest[priority.index()].map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0);
-            m.queue_head_age_seconds.get_or_create(&labels([("priority", priority.as_str())])).set(age);
+            let age =
+                oldest[priority.index()].map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0);
+            m.queue_head_age_seconds
+                .get_or_create(&labels([("priority", priority.as_str())]))
+                .set(age);
         }
 
-        let mut by_phase: BTreeMap<&str, i64> = Phase::ALL.iter().map(|p| (p.as_str(), 0)).collect();
+        let mut by_phase: BTreeMap<&str, i64> =
+            Phase::ALL.iter().map(|p| (p.as_str(), 0)).collect();
         for record in self.jobs.values() {
             let phase = match record.state {
                 JobState::New | JobState::Queued => "queued",
@@ -939,9 +1015,15 @@ impl Controller {
         let capacity = cluster.capacity();
         let (used, reserved) = cluster.allocated();
         let cores = |millis: i64| millis as f64 / 1000.0;
-        for (kind, amount) in [("allocatable", &capacity), ("requested", &used), ("reserved", &reserved)] {
-            m.cluster_cpu_cores.get_or_create(&labels([("kind", kind)])).set(cores(amount.cpu_millis));
-            m.cluster_memory_bytes.get_or_create(&labels([("kind", kind)])).set(amount.memory_bytes);
+        for (kind, amount) in
+            [("allocatable", &capacity), ("requested", &used), ("reserved", &reserved)]
+        {
+            m.cluster_cpu_cores
+                .get_or_create(&labels([("kind", kind)]))
+                .set(cores(amount.cpu_millis));
+            m.cluster_memory_bytes
+                .get_or_create(&labels([("kind", kind)]))
+                .set(amount.memory_bytes);
         }
 
         // Usage of sparkq jobs' bound pods, by namespace, domain and priority, and per job.
@@ -951,7 +1033,8 @@ impl Controller {
             let (Some((key, _)), Some((_, request))) = (&pod.job, &pod.holding) else { continue };
             let Some(record) = self.jobs.get(key) else { continue };
             let Some(spec) = &record.spec else { continue };
-            let group = (key.0.to_string(), spec.domain.to_string(), spec.priority.as_str().to_owned());
+            let group =
+                (key.0.to_string(), spec.domain.to_string(), spec.priority.as_str().to_owned());
             usage.entry(group).or_default().add(request);
             if matches!(record.state, JobState::Admitted | JobState::Running) {
                 per_job.entry(key.clone()).or_default().add(request);
@@ -960,7 +1043,8 @@ impl Controller {
         m.usage_cpu_cores.clear();
         m.usage_memory_bytes.clear();
         for ((namespace, domain, priority), amount) in usage {
-            let l = labels([("namespace", &namespace), ("domain", &domain), ("priority", &priority)]);
+            let l =
+                labels([("namespace", &namespace), ("domain", &domain), ("priority", &priority)]);
             m.usage_cpu_cores.get_or_create(&l).set(cores(amount.cpu_millis));
             m.usage_memory_bytes.get_or_create(&l).set(amount.memory_bytes);
         }
@@ -976,7 +1060,9 @@ impl Controller {
         for priority in Priority::ALL {
             let since = blocked.iter().filter(|b| b.priority == priority).map(|b| b.since_ms).min();
             let seconds = since.map_or(0.0, |s| now.saturating_sub(s) as f64 / 1000.0);
-            m.head_blocked_seconds.get_or_create(&labels([("priority", priority.as_str())])).set(seconds);
+            m.head_blocked_seconds
+                .get_or_create(&labels([("priority", priority.as_str())]))
+                .set(seconds);
         }
         let free = if blocked.is_empty() { Resources::ZERO } else { cluster.free_total() };
         m.idle_cpu_cores_while_blocked.set(cores(free.cpu_millis));

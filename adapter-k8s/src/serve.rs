@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use kube::Client;
 use serde::Deserialize;
-use sparkq_core::scheduler::{PlacementRule, Quota, QueueScope, Weights};
+use sparkq_core::scheduler::{PlacementRule, QueueScope, Quota, Weights};
 use sparkq_core::{Policy, SchedulerConfig};
 use tokio::task::JoinHandle;
 
@@ -142,23 +142,29 @@ impl ServeOptions {
     pub fn settings(&self) -> anyhow::Result<Settings> {
         let file = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading the configuration file {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("reading the configuration file {}", path.display())
+                })?;
                 serde_saphyr::from_str::<ServeFile>(&text)
                     .with_context(|| format!("{}: invalid configuration", path.display()))?
             }
             None => ServeFile::default(),
         };
-        let namespaces = if self.namespaces.is_empty() { file.namespaces.clone() } else { self.namespaces.clone() };
-        let mut scheduler = SchedulerConfig::default();
-        scheduler.policy = self.policy.or(file.policy).unwrap_or_default();
-        scheduler.placement = file.placement.unwrap_or_default();
-        scheduler.queue_scope = file.queue_scope.unwrap_or_default();
-        scheduler.weights = file.weights.unwrap_or_default();
-        scheduler.head_timeout_ms = file.head_timeout_seconds.map(|s| s.saturating_mul(1000));
-        scheduler.head_retries = file.head_retries.unwrap_or(0);
-        scheduler.quotas = file.quotas.clone();
-        scheduler.enabled = !self.disabled && file.enabled.unwrap_or(true);
+        let namespaces = if self.namespaces.is_empty() {
+            file.namespaces.clone()
+        } else {
+            self.namespaces.clone()
+        };
+        let scheduler = SchedulerConfig {
+            policy: self.policy.or(file.policy).unwrap_or_default(),
+            placement: file.placement.unwrap_or_default(),
+            queue_scope: file.queue_scope.unwrap_or_default(),
+            weights: file.weights.unwrap_or_default(),
+            head_timeout_ms: file.head_timeout_seconds.map(|s| s.saturating_mul(1000)),
+            head_retries: file.head_retries.unwrap_or(0),
+            quotas: file.quotas.clone(),
+            enabled: !self.disabled && file.enabled.unwrap_or(true),
+        };
 
         let token_file = self.token_file.clone().or(file.token_file.clone());
         let token = match (token_file, self.no_auth) {
@@ -166,7 +172,11 @@ impl ServeOptions {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("reading the API token file {}", path.display()))?;
                 let token = text.trim();
-                anyhow::ensure!(!token.is_empty(), "the API token file {} is empty", path.display());
+                anyhow::ensure!(
+                    !token.is_empty(),
+                    "the API token file {} is empty",
+                    path.display()
+                );
                 Some(Arc::from(token.as_bytes()))
             }
             (None, true) => None,
@@ -174,7 +184,8 @@ impl ServeOptions {
                 "the API needs a bearer token: pass --token-file FILE (or --no-auth for development)"
             ),
         };
-        let launcher: Arc<dyn Launcher> = match self.launcher.or(file.launcher).unwrap_or_default() {
+        let launcher: Arc<dyn Launcher> = match self.launcher.or(file.launcher).unwrap_or_default()
+        {
             LauncherKind::DriverPod => Arc::new(DriverPodLauncher::default()),
             LauncherKind::SparkApplication => Arc::new(SparkApplicationLauncher {
                 spark_version: file.spark_version.clone().unwrap_or_else(|| "3.5.3".into()),
@@ -188,7 +199,10 @@ impl ServeOptions {
             .unwrap_or_else(|| "default".into());
         let identity = self.identity.clone().unwrap_or_else(default_identity);
         Ok(Settings {
-            listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
             token,
             controller: ControllerConfig {
                 scheduler,
@@ -197,9 +211,16 @@ impl ServeOptions {
                 tick: Duration::from_millis(file.tick_ms.unwrap_or(1000)),
             },
             leader_election: !self.no_leader_election && file.leader_election.unwrap_or(true),
-            lease_name: self.lease_name.clone().or(file.lease_name.clone()).unwrap_or_else(|| "sparkq-leader".into()),
+            lease_name: self
+                .lease_name
+                .clone()
+                .or(file.lease_name.clone())
+                .unwrap_or_else(|| "sparkq-leader".into()),
             lease_namespace,
-            lease_duration_seconds: self.lease_duration_seconds.or(file.lease_duration_seconds).unwrap_or(15),
+            lease_duration_seconds: self
+                .lease_duration_seconds
+                .or(file.lease_duration_seconds)
+                .unwrap_or(15),
             identity,
         })
     }
@@ -218,9 +239,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
                 .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-                .await
-                .context("loading the kubeconfig")?
+            kube::Config::from_custom_kubeconfig(
+                kubeconfig,
+                &kube::config::KubeConfigOptions::default(),
+            )
+            .await
+            .context("loading the kubeconfig")?
         }
         None => kube::Config::infer().await.context("finding a Kubernetes configuration")?,
     };
@@ -282,7 +306,15 @@ impl Adapter {
             ready: ready.clone(),
             namespaces: settings.controller.namespaces.clone(),
         };
-        let main = tokio::spawn(run(settings, client, listener, state, metrics.clone(), ready, leading.clone()));
+        let main = tokio::spawn(run(
+            settings,
+            client,
+            listener,
+            state,
+            metrics.clone(),
+            ready,
+            leading.clone(),
+        ));
         Ok(Adapter { addr, metrics, leading, main: Some(main) })
     }
 
@@ -324,7 +356,13 @@ async fn run(
         if !settings.leader_election {
             leading.store(true, Ordering::SeqCst);
             metrics.leader.set(1);
-            controller::run(client.clone(), settings.controller.clone(), metrics.clone(), ready.clone()).await?;
+            controller::run(
+                client.clone(),
+                settings.controller.clone(),
+                metrics.clone(),
+                ready.clone(),
+            )
+            .await?;
             return Ok::<(), anyhow::Error>(());
         }
         lead_and_run(&settings, &client, &metrics, &ready, &leading).await
@@ -348,14 +386,15 @@ async fn lead_and_run(
 ) -> anyhow::Result<()> {
     let duration = settings.lease_duration_seconds.max(2);
     let grace = (duration / 3).max(1);
-    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &settings.lease_name)
-        .with_namespace(&settings.lease_namespace)
-        .with_identity(&settings.identity)
-        .with_duration(duration)
-        .with_grace(grace)
-        .build()
-        .await
-        .context("setting up the leader-election lease")?;
+    let manager =
+        kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &settings.lease_name)
+            .with_namespace(&settings.lease_namespace)
+            .with_identity(&settings.identity)
+            .with_duration(duration)
+            .with_grace(grace)
+            .build()
+            .await
+            .context("setting up the leader-election lease")?;
     let (mut lease, lease_task) = manager.watch().await;
     let _lease_task = AbortOnDrop(lease_task);
     // A follower serves the API: it is ready while it stands by.

@@ -18,7 +18,8 @@ async fn jobs_are_admitted_in_queue_order_with_spark_shaped_drivers() {
     let adapter = start_adapter(&server, settings()).await;
 
     // The first admission is the high job; the others wait, with positions and reasons.
-    let first = eventually(20, "the first driver", || driver_pods(&server).into_iter().next()).await;
+    let first =
+        eventually(20, "the first driver", || driver_pods(&server).into_iter().next()).await;
     assert_eq!(job_of(&first), "b-high");
     eventually(10, "queue positions", || {
         let a = job_status(&server, "a-normal");
@@ -43,10 +44,19 @@ async fn jobs_are_admitted_in_queue_order_with_spark_shaped_drivers() {
     let args = container.args.clone().unwrap_or_default();
     assert_eq!(
         args,
-        ["driver", "--properties-file", "/opt/spark/conf/spark.properties", "--class", "org.example.Main",
-         "local:///opt/app.jar", "--day", "2026-12-03"]
+        [
+            "driver",
+            "--properties-file",
+            "/opt/spark/conf/spark.properties",
+            "--class",
+            "org.example.Main",
+            "local:///opt/app.jar",
+            "--day",
+            "2026-12-03"
+        ]
     );
-    let requests = container.resources.as_ref().and_then(|r| r.requests.clone()).unwrap_or_default();
+    let requests =
+        container.resources.as_ref().and_then(|r| r.requests.clone()).unwrap_or_default();
     assert_eq!(requests.get("cpu").map(|q| q.0.as_str()), Some("1"));
     // 1g heap + max(0.1 × 1024, 384) MiB overhead.
     assert_eq!(requests.get("memory").map(|q| q.0.as_str()), Some("1408Mi"));
@@ -54,11 +64,16 @@ async fn jobs_are_admitted_in_queue_order_with_spark_shaped_drivers() {
     assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("SparkJob", "b-high"));
 
     let pod_name = first.metadata.name.clone().unwrap_or_default();
-    let config: ConfigMap = server.get("ConfigMap", NS, "b-high-spark-conf").expect("properties ConfigMap");
+    let config: ConfigMap =
+        server.get("ConfigMap", NS, "b-high-spark-conf").expect("properties ConfigMap");
     let properties = config.data.unwrap_or_default().remove("spark.properties").unwrap_or_default();
-    assert!(properties.contains(&format!("spark.kubernetes.driver.pod.name={pod_name}\n")), "{properties}");
+    assert!(
+        properties.contains(&format!("spark.kubernetes.driver.pod.name={pod_name}\n")),
+        "{properties}"
+    );
     assert!(properties.contains("spark.executor.instances=2\n"), "{properties}");
-    let service: Service = server.get("Service", NS, "b-high-driver-svc").expect("headless service");
+    let service: Service =
+        server.get("Service", NS, "b-high-driver-svc").expect("headless service");
     assert_eq!(service.spec.and_then(|s| s.cluster_ip).as_deref(), Some("None"));
 
     // A high job submitted now goes before the waiting normal ones.
@@ -67,7 +82,10 @@ async fn jobs_are_admitted_in_queue_order_with_spark_shaped_drivers() {
     let order = run_all(&server, 4, &[]).await;
     assert_eq!(order, ["b-high", "d-high", "a-normal", "c-normal"]);
     eventually(10, "every job succeeded", || {
-        ["a-normal", "b-high", "c-normal", "d-high"].iter().all(|n| phase(&server, n) == "succeeded").then_some(())
+        ["a-normal", "b-high", "c-normal", "d-high"]
+            .iter()
+            .all(|n| phase(&server, n) == "succeeded")
+            .then_some(())
     })
     .await;
     drop(adapter);

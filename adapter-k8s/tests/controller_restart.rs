@@ -40,11 +40,17 @@ async fn crash_and_restart(action: FaultAction) -> (TestApiServer, Vec<String>) 
     adapter.kill();
     server.clear_faults();
     let before = sequences(&server);
-    assert!(before.iter().all(Value::is_u64), "every sequence was written before the crash: {before:?}");
+    assert!(
+        before.iter().all(Value::is_u64),
+        "every sequence was written before the crash: {before:?}"
+    );
 
     let restarted = start_adapter(&server, settings()).await;
     let order = run_all(&server, JOBS.len(), &[]).await;
-    eventually(20, "every job succeeded", || JOBS.iter().all(|n| phase(&server, n) == "succeeded").then_some(())).await;
+    eventually(20, "every job succeeded", || {
+        JOBS.iter().all(|n| phase(&server, n) == "succeeded").then_some(())
+    })
+    .await;
     assert_eq!(sequences(&server), before, "the restart kept every enqueue sequence");
     assert!(drivers_per_job(&server).values().all(|n| *n == 1), "{:?}", drivers_per_job(&server));
     assert_eq!(drivers_per_job(&server).len(), JOBS.len(), "no job lost");

@@ -84,7 +84,14 @@ async fn bad_requests_get_400_with_a_message() {
         let message = response["error"].as_str().unwrap_or("");
         assert!(message.contains(expected), "`{message}` should say `{expected}`");
     }
-    let patch = http(adapter.addr, "PATCH", "/api/v1/jobs/spark/none", Some(TOKEN), Some(r#"{"priority":"urgent"}"#)).await;
+    let patch = http(
+        adapter.addr,
+        "PATCH",
+        "/api/v1/jobs/spark/none",
+        Some(TOKEN),
+        Some(r#"{"priority":"urgent"}"#),
+    )
+    .await;
     assert_eq!(patch.0, 400);
     assert!(server.list::<Value>("SparkJob").is_empty(), "nothing invalid was created");
 }
@@ -94,9 +101,11 @@ async fn job_routes_submit_list_get_update_and_cancel() {
     let server = start_server(&[("n1", "4", "16Gi")]).await;
     let adapter = start_adapter(&server, settings()).await;
     let addr = adapter.addr;
-    let (code, created) = http(addr, "POST", "/api/v1/jobs", Some(TOKEN), Some(&body("one", "etl", json!({})))).await;
+    let (code, created) =
+        http(addr, "POST", "/api/v1/jobs", Some(TOKEN), Some(&body("one", "etl", json!({})))).await;
     assert_eq!(code, 201, "{created}");
-    let (code, _) = http(addr, "POST", "/api/v1/jobs", Some(TOKEN), Some(&body("one", "etl", json!({})))).await;
+    let (code, _) =
+        http(addr, "POST", "/api/v1/jobs", Some(TOKEN), Some(&body("one", "etl", json!({})))).await;
     assert_eq!(code, 409);
     eventually(10, "one admitted", || (phase(&server, "one") == "admitted").then_some(())).await;
 
@@ -111,7 +120,9 @@ async fn job_routes_submit_list_get_update_and_cancel() {
     // A second job waits; raising its priority is recorded in its spec.
     http(addr, "POST", "/api/v1/jobs", Some(TOKEN), Some(&body("two", "etl", json!({})))).await;
     eventually(10, "two queued", || (phase(&server, "two") == "queued").then_some(())).await;
-    let (code, updated) = http(addr, "PATCH", "/api/v1/jobs/spark/two", Some(TOKEN), Some(r#"{"priority":"high"}"#)).await;
+    let (code, updated) =
+        http(addr, "PATCH", "/api/v1/jobs/spark/two", Some(TOKEN), Some(r#"{"priority":"high"}"#))
+            .await;
     assert_eq!((code, updated["spec"]["priority"].as_str()), (200, Some("high")));
 
     let (code, _) = http(addr, "DELETE", "/api/v1/jobs/spark/two", Some(TOKEN), None).await;
@@ -120,7 +131,10 @@ async fn job_routes_submit_list_get_update_and_cancel() {
     assert_eq!(code, 404);
     // Cancelling the admitted job deletes what it launched.
     http(addr, "DELETE", "/api/v1/jobs/spark/one", Some(TOKEN), None).await;
-    eventually(10, "one's objects gone", || server.get_json("ConfigMap", NS, "one-spark-conf").is_none().then_some(())).await;
+    eventually(10, "one's objects gone", || {
+        server.get_json("ConfigMap", NS, "one-spark-conf").is_none().then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +144,9 @@ async fn migrate_to_legacy_launches_every_queued_job_of_the_domain_and_no_other(
     let addr = adapter.addr;
     // The blocker fills the cluster; everything after it waits.
     for (name, domain) in [("blocker", "bi"), ("etl-a", "etl"), ("bi-b", "bi"), ("etl-c", "etl")] {
-        let (code, _) = http(addr, "POST", "/api/v1/jobs", Some(TOKEN), Some(&body(name, domain, json!({})))).await;
+        let (code, _) =
+            http(addr, "POST", "/api/v1/jobs", Some(TOKEN), Some(&body(name, domain, json!({}))))
+                .await;
         assert_eq!(code, 201);
     }
     eventually(10, "the queue formed", || {
@@ -141,7 +157,8 @@ async fn migrate_to_legacy_launches_every_queued_job_of_the_domain_and_no_other(
     .await;
 
     let (code, response) =
-        http(addr, "POST", "/api/v1/domains/etl/spark/jobs/migrate-to-legacy", Some(TOKEN), None).await;
+        http(addr, "POST", "/api/v1/domains/etl/spark/jobs/migrate-to-legacy", Some(TOKEN), None)
+            .await;
     assert_eq!(code, 200, "{response}");
     let mut migrated: Vec<String> = response["migrated"]
         .as_array()

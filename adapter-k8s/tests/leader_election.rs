@@ -35,9 +35,11 @@ async fn only_the_leader_dispatches_and_the_other_takes_over() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(leaders(&[&a, &b]), 1);
-    let driver = eventually(10, "the first driver", || driver_pods(&server).into_iter().next()).await;
+    let driver =
+        eventually(10, "the first driver", || driver_pods(&server).into_iter().next()).await;
     assert_eq!(job_of(&driver), "first");
-    let lease: serde_json::Value = server.get_json("Lease", NS, "sparkq-leader").expect("the lease exists");
+    let lease: serde_json::Value =
+        server.get_json("Lease", NS, "sparkq-leader").expect("the lease exists");
     let holder = lease["spec"]["holderIdentity"].as_str().unwrap_or("").to_owned();
 
     // The leader dies without releasing anything; the follower takes over within the lease.
@@ -53,8 +55,16 @@ async fn only_the_leader_dispatches_and_the_other_takes_over() {
     // The new leader dispatches: the first job ends, the second is admitted by it.
     finish_driver(&server, &driver.metadata.name.unwrap_or_default(), "n1");
     submit(&server, "second", job_spec("normal", 2, 1)).await;
-    eventually(15, "the second admitted", || (phase(&server, "second") == "admitted").then_some(())).await;
+    eventually(15, "the second admitted", || {
+        (phase(&server, "second") == "admitted").then_some(())
+    })
+    .await;
     assert_eq!(phase(&server, "first"), "succeeded");
-    let lease: serde_json::Value = server.get_json("Lease", NS, "sparkq-leader").expect("the lease exists");
-    assert_ne!(lease["spec"]["holderIdentity"].as_str(), Some(holder.as_str()), "the lease changed hands");
+    let lease: serde_json::Value =
+        server.get_json("Lease", NS, "sparkq-leader").expect("the lease exists");
+    assert_ne!(
+        lease["spec"]["holderIdentity"].as_str(),
+        Some(holder.as_str()),
+        "the lease changed hands"
+    );
 }

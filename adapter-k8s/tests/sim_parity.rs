@@ -47,9 +47,14 @@ fn spec(priority: &str, cores: i64) -> SparkJobSpec {
 }
 
 fn simulated_order(policy: &str) -> Vec<String> {
-    let scenario = Scenario::from_yaml(&scenario_yaml(policy), "parity.yaml").expect("scenario reads");
+    let scenario =
+        Scenario::from_yaml(&scenario_yaml(policy), "parity.yaml").expect("scenario reads");
     let (_, records) = simulate(&scenario, &RunOptions::default());
-    let mut admitted: Vec<_> = records.jobs.iter().filter_map(|j| Some((j.admitted_ms?, j.id, j.name.to_string()))).collect();
+    let mut admitted: Vec<_> = records
+        .jobs
+        .iter()
+        .filter_map(|j| Some((j.admitted_ms?, j.id, j.name.to_string())))
+        .collect();
     admitted.sort();
     let times: Vec<u64> = admitted.iter().map(|a| a.0).collect();
     assert!(times.windows(2).all(|w| w[0] < w[1]), "one job at a time in the simulator: {times:?}");
@@ -64,7 +69,8 @@ async fn adapter_order(policy: Policy) -> Vec<String> {
     // Jobs arrive one by one, as in the scenario: each is taken in before the next comes.
     for (name, priority, cores) in JOBS {
         submit(&server, name, spec(priority, cores)).await;
-        eventually(10, "the job taken in", || (!phase(&server, name).is_empty()).then_some(())).await;
+        eventually(10, "the job taken in", || (!phase(&server, name).is_empty()).then_some(()))
+            .await;
     }
     let order = run_all(&server, JOBS.len(), &[]).await;
     drop(adapter);

@@ -39,7 +39,10 @@ async fn wait_requested(addr: SocketAddr, expected: f64) {
         if now == Some(expected) {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "requested cores {now:?}, expected {expected}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "requested cores {now:?}, expected {expected}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -3,7 +3,9 @@
 //! Columns: `id,name,namespace,domain,priority,flow,submitted,admitted,started,finished,state,
 //! wait_seconds,reason`. Times are seconds from the scenario's start with exactly three
 //! decimals (the records' millisecond precision), written from integers so no rounding can
-//! creep in; a time that did not happen is an empty field. Fields are quoted as RFC 4180 says:
+//! creep in; a time that did not happen is an empty field. `finished` is when the job reached
+//! its final phase, whichever it was (a rejection or cancellation too), as the simulator
+//! records it. Fields are quoted as RFC 4180 says:
 //! only when they hold a comma, a double quote, a line break or leading or trailing spaces,
 //! with inner quotes doubled.
 

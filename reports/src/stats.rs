@@ -328,8 +328,7 @@ fn usage(
     // The largest keys by core-hours, ties by name; the rest are summed into `other`.
     let mut ranked: Vec<(&str, PerKey)> = keys.into_iter().collect();
     if rank == Rank::ByUse {
-        ranked
-            .sort_by(|a, b| b.1.cpu_millis_ms.cmp(&a.1.cpu_millis_ms).then_with(|| a.0.cmp(&b.0)));
+        ranked.sort_by(|a, b| b.1.cpu_millis_ms.cmp(&a.1.cpu_millis_ms).then_with(|| a.0.cmp(b.0)));
     }
     let mut series = Vec::new();
     let mut other: Option<Vec<f64>> = None;

@@ -444,3 +444,23 @@ mod arbitrary_text {
         }
     }
 }
+
+#[test]
+fn job_selecting_a_missing_pool_is_refused() {
+    let text = with_lines(&[
+        "workload:",
+        "  jobs:",
+        "    - name: a",
+        "      duration: 10m",
+        "      spark:",
+        "        node_selector: { sparkq.io/pool: gpus }",
+    ]);
+    assert_error(&text, 13, 24, Some("node_selector"), &["`gpus`", "`general`"]);
+}
+
+#[test]
+fn removing_more_nodes_than_a_pool_has_is_refused() {
+    let text =
+        with_lines(&["events:", "  - { at: 1h, remove_nodes: { pool: general, count: 3 } }"]);
+    assert_error(&text, 9, 53, Some("count"), &["2 nodes at 1h"]);
+}

@@ -549,10 +549,10 @@ fn list(
     for object in store.list(target.resource, target.namespace.as_deref()) {
         let ns = meta_str(object, "namespace").unwrap_or("");
         let name = meta_str(object, "name").unwrap_or("");
-        if let Some((_, after_ns, after_name)) = &after {
-            if (ns, name) <= (after_ns.as_str(), after_name.as_str()) {
-                continue;
-            }
+        if let Some((_, after_ns, after_name)) = &after
+            && (ns, name) <= (after_ns.as_str(), after_name.as_str())
+        {
+            continue;
         }
         if !(labels.matches(object) && fields.matches(object)) {
             continue;
@@ -685,10 +685,10 @@ fn filtered(
     if change.resource != target.resource {
         return None;
     }
-    if let Some(ns) = &target.namespace {
-        if meta_str(&change.object, "namespace") != Some(ns.as_str()) {
-            return None;
-        }
+    if let Some(ns) = &target.namespace
+        && meta_str(&change.object, "namespace") != Some(ns.as_str())
+    {
+        return None;
     }
     let selected = |o: &Value| labels.matches(o) && fields.matches(o);
     let now = selected(&change.object);

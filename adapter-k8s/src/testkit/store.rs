@@ -201,10 +201,10 @@ pub fn meta(object: &Value) -> Option<&Map<String, Value>> {
 }
 
 fn meta_mut(object: &mut Value) -> &mut Map<String, Value> {
-    if !object.get("metadata").is_some_and(Value::is_object) {
-        if let Some(map) = object.as_object_mut() {
-            map.insert("metadata".into(), Value::Object(Map::new()));
-        }
+    if !object.get("metadata").is_some_and(Value::is_object)
+        && let Some(map) = object.as_object_mut()
+    {
+        map.insert("metadata".into(), Value::Object(Map::new()));
     }
     match object.get_mut("metadata").and_then(Value::as_object_mut) {
         Some(map) => map,
@@ -518,13 +518,14 @@ impl Store {
                 };
             }
             new = kept;
-        } else if key.resource.status_subresource && key.resource.kind != "Node" {
-            if let Some(map) = new.as_object_mut() {
-                match old.get("status") {
-                    Some(status) => map.insert("status".into(), status.clone()),
-                    None => map.remove("status"),
-                };
-            }
+        } else if key.resource.status_subresource
+            && key.resource.kind != "Node"
+            && let Some(map) = new.as_object_mut()
+        {
+            match old.get("status") {
+                Some(status) => map.insert("status".into(), status.clone()),
+                None => map.remove("status"),
+            };
         }
         if let Some(map) = new.as_object_mut() {
             map.insert("apiVersion".into(), Value::String(key.resource.api_version()));
@@ -641,14 +642,14 @@ impl Store {
                     m.remove("resourceVersion");
                 }
                 merge_patch(&mut new, &patch);
-                if let Some(manager) = manager {
-                    if let Some(stored) = self.objects.get_mut(key) {
-                        for (path, value) in leaves {
-                            match value {
-                                Some(_) => stored.owners.insert(path, manager.to_owned()),
-                                None => stored.owners.remove(&path),
-                            };
-                        }
+                if let Some(manager) = manager
+                    && let Some(stored) = self.objects.get_mut(key)
+                {
+                    for (path, value) in leaves {
+                        match value {
+                            Some(_) => stored.owners.insert(path, manager.to_owned()),
+                            None => stored.owners.remove(&path),
+                        };
                     }
                 }
             }

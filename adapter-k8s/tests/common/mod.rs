@@ -21,7 +21,9 @@ pub const NS: &str = "spark";
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_test_writer()
         .try_init();
 }
@@ -91,7 +93,10 @@ pub async fn eventually<T>(seconds: u64, what: &str, mut check: impl FnMut() -> 
 }
 
 pub fn job_status(server: &TestApiServer, name: &str) -> Value {
-    server.get_json("SparkJob", NS, name).and_then(|j| j.get("status").cloned()).unwrap_or(Value::Null)
+    server
+        .get_json("SparkJob", NS, name)
+        .and_then(|j| j.get("status").cloned())
+        .unwrap_or(Value::Null)
 }
 
 pub fn phase(server: &TestApiServer, name: &str) -> String {
@@ -102,7 +107,13 @@ pub fn driver_pods(server: &TestApiServer) -> Vec<Pod> {
     server
         .list::<Pod>("Pod")
         .into_iter()
-        .filter(|p| p.metadata.labels.as_ref().and_then(|l| l.get("spark-role")).is_some_and(|r| r == "driver"))
+        .filter(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("spark-role"))
+                .is_some_and(|r| r == "driver")
+        })
         .collect()
 }
 
@@ -112,7 +123,14 @@ pub fn job_of(pod: &Pod) -> String {
 }
 
 /// The Spark driver's part: creates an executor pod of the job, bound to `node`.
-pub fn create_executor(server: &TestApiServer, job: &str, index: u32, node: &str, cpu: &str, memory: &str) {
+pub fn create_executor(
+    server: &TestApiServer,
+    job: &str,
+    index: u32,
+    node: &str,
+    cpu: &str,
+    memory: &str,
+) {
     let pod = json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -138,7 +156,13 @@ pub fn finish_driver(server: &TestApiServer, pod: &str, node: &str) {
 }
 
 /// A raw HTTP/1.1 request to the adapter's API; returns the status code and the JSON body.
-pub async fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the API");
     let body = body.unwrap_or("");
@@ -146,7 +170,10 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str
     if let Some(token) = token {
         request.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
-    request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+    request.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
     stream.write_all(request.as_bytes()).await.expect("request written");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.expect("response read");

@@ -13,8 +13,8 @@ use serde_saphyr::{Location, Spanned};
 use sparkq_core::scheduler::{Quota, Weights};
 use sparkq_core::spark::{self, AppKind, DynamicAllocation, SparkApp, SparkPodConf};
 use sparkq_core::{
-    Constraints, Millis, Priority, Resources, SchedulerConfig, Taint, TaintEffect, Toleration,
-    TolerationOperator,
+    Constraints, Flow, Millis, Priority, Resources, SchedulerConfig, Taint, TaintEffect,
+    Toleration, TolerationOperator,
 };
 
 use super::error::ScenarioError;
@@ -59,12 +59,12 @@ pub(super) fn scenario(
         .cluster
         .background
         .into_iter()
-        .map(|raw| cx.background(raw, &pools))
+        .map(|raw| cx.background(raw))
         .collect::<Result<Vec<_>, _>>()?;
     cx.unique(background.iter().map(|b| (b.0.name.as_ref(), &b.1)), "name", "background pods")?;
     let background = background.into_iter().map(|(spec, _)| spec).collect();
     let workload = cx.workload(raw.workload, horizon_ms)?;
-    let events = cx.events(raw.events, &pools, &workload, horizon_ms)?;
+    let events = cx.events(raw.events, &workload, horizon_ms)?;
 
     Ok(Scenario {
         name,
@@ -307,11 +307,7 @@ impl Cx<'_> {
     }
 
     /// A background workload, with the location of its name for the uniqueness check.
-    fn background(
-        &self,
-        raw: RawBackground,
-        pools: &[PoolSpec],
-    ) -> Result<(BackgroundSpec, Location), ScenarioError> {
+    fn background(&self, raw: RawBackground) -> Result<(BackgroundSpec, Location), ScenarioError> {
         let name = self.non_empty(&raw.name, "name")?;
         let mut request = Resources::pod(raw.cpu.0, raw.memory.0);
         for (resource, amount) in raw.extended.0 {
@@ -324,7 +320,7 @@ impl Cx<'_> {
             tolerations.push(self.toleration(toleration)?);
         }
         if let Some(pool_name) = &raw.pool {
-            let pool = self.find_pool(pools, pool_name, "pool")?;
+            let pool = self.find_pool(pool_name)?;
             if selector.iter().any(|(key, _)| key.as_ref() == POOL_LABEL) {
                 return Err(self.error(
                     &pool_name.referenced,
@@ -383,28 +379,18 @@ impl Cx<'_> {
         Ok((spec, raw.name.referenced))
     }
 
-    fn find_pool<'p>(
-        &self,
-        pools: &'p [PoolSpec],
-        name: &Spanned<String>,
-        field: &str,
-    ) -> Result<&'p PoolSpec, ScenarioError> {
-        pools
+    fn find_pool(&self, name: &Spanned<String>) -> Result<&PoolSpec, ScenarioError> {
+        self.pools
             .iter()
             .find(|pool| pool.name.as_ref() == name.value)
-            .ok_or_else(|| self.unknown_pool(pools, name, field))
+            .ok_or_else(|| self.unknown_pool(name, "pool"))
     }
 
-    fn unknown_pool(
-        &self,
-        pools: &[PoolSpec],
-        name: &Spanned<String>,
-        field: &str,
-    ) -> ScenarioError {
+    fn unknown_pool(&self, name: &Spanned<String>, field: &str) -> ScenarioError {
         self.error(
             &name.referenced,
             field,
-            format!("no pool is named `{}`: expected one of {}", name.value, names_of(pools)),
+            format!("no pool is named `{}`: expected one of {}", name.value, names_of(self.pools)),
         )
     }
 
@@ -635,7 +621,7 @@ impl Cx<'_> {
             namespace,
             domain,
             priority: raw.priority.unwrap_or(Priority::Normal),
-            flow: raw.flow.unwrap_or(sparkq_core::Flow::Orchestrated),
+            flow: raw.flow.unwrap_or(Flow::Orchestrated),
             shape: self.shape(raw.spark)?,
             submit_ms,
             run_ms,
@@ -727,7 +713,7 @@ impl Cx<'_> {
             Some(choice) => self.weighted(choice, "priority")?,
         };
         let flows = match raw.flow {
-            None => Weighted::single(sparkq_core::Flow::Orchestrated),
+            None => Weighted::single(Flow::Orchestrated),
             Some(choice) => self.weighted(choice, "flow")?,
         };
         let sizes = self.sizes(&name, &raw.name.referenced, raw.spark, raw.sizes)?;
@@ -899,8 +885,7 @@ impl Cx<'_> {
                     return Err(self.error(
                         &at,
                         "mean",
-                        "0s: expected a positive mean (or \
-                                                        `fixed: 0s` for jobs that take no time)",
+                        "0s: expected a positive mean (or `fixed: 0s` for jobs that take no time)",
                     ));
                 }
                 RunTime::Exponential { mean_ms: mean.0 }
@@ -927,7 +912,6 @@ impl Cx<'_> {
     fn events(
         &self,
         raw: Vec<RawEvent>,
-        pools: &[PoolSpec],
         workload: &Workload,
         horizon_ms: Option<Millis>,
     ) -> Result<Vec<TimedEvent>, ScenarioError> {
@@ -935,29 +919,24 @@ impl Cx<'_> {
         for event in raw {
             read.push(self.event(event, horizon_ms)?);
         }
-        read.sort_by_key(|event| event.at_ms);
+        read.sort_by_key(|(at_ms, _)| *at_ms);
 
         // Replay the pool sizes over time, so that a node is known to exist when it is named.
+        let pools = self.pools;
         let mut sizes: Vec<u32> = pools.iter().map(|pool| pool.count).collect();
         let mut events = Vec::with_capacity(read.len());
-        for event in read {
-            let ReadEvent { at_ms, kind, target, count_at } = event;
-            let Some(target) = target else {
-                events.push(TimedEvent { at_ms, kind });
-                continue;
-            };
-            let (field, target_at) = (target.field, &target.name.referenced);
-            let kind = match kind {
-                EventKind::AddNodes { count, .. } => {
-                    let index = self.pool_index(pools, &target.name, field)?;
-                    sizes[index] = sizes[index].saturating_add(count);
-                    EventKind::AddNodes { pool: pools[index].name.clone(), count }
+        for (at_ms, action) in read {
+            let kind = match action {
+                Action::AddNodes { pool, count } => {
+                    let index = self.pool_index(&pool)?;
+                    sizes[index] = sizes[index].saturating_add(count.value);
+                    EventKind::AddNodes { pool: pools[index].name.clone(), count: count.value }
                 }
-                EventKind::RemoveNodes { count, .. } => {
-                    let index = self.pool_index(pools, &target.name, field)?;
-                    if count > sizes[index] {
+                Action::RemoveNodes { pool, count } => {
+                    let index = self.pool_index(&pool)?;
+                    if count.value > sizes[index] {
                         return Err(self.error(
-                            count_at.as_ref().unwrap_or(target_at),
+                            &count.referenced,
                             "count",
                             format!(
                                 "pool `{}` has {} nodes at {}: expected to remove at most that \
@@ -968,40 +947,42 @@ impl Cx<'_> {
                             ),
                         ));
                     }
-                    sizes[index] -= count;
-                    EventKind::RemoveNodes { pool: pools[index].name.clone(), count }
+                    sizes[index] -= count.value;
+                    EventKind::RemoveNodes { pool: pools[index].name.clone(), count: count.value }
                 }
-                EventKind::Cordon { .. } | EventKind::Uncordon { .. } => {
-                    let node = self.node(pools, &sizes, &target.name, field, at_ms)?;
-                    if matches!(kind, EventKind::Cordon { .. }) {
-                        EventKind::Cordon { node }
-                    } else {
-                        EventKind::Uncordon { node }
-                    }
+                Action::Cordon(node) => {
+                    EventKind::Cordon { node: self.node(&sizes, &node, "cordon", at_ms)? }
                 }
-                EventKind::Cancel { .. } => {
-                    EventKind::Cancel { job: self.job_ref(workload, &target.name, field, at_ms)? }
+                Action::Uncordon(node) => {
+                    EventKind::Uncordon { node: self.node(&sizes, &node, "uncordon", at_ms)? }
                 }
-                EventKind::SetFlow { flow, .. } => EventKind::SetFlow {
-                    job: self.job_ref(workload, &target.name, field, at_ms)?,
-                    flow,
-                },
-                EventKind::SetPriority { priority, .. } => EventKind::SetPriority {
-                    job: self.job_ref(workload, &target.name, field, at_ms)?,
+                Action::Cancel(job) => {
+                    EventKind::Cancel { job: self.job_ref(workload, &job, "cancel", at_ms)? }
+                }
+                Action::SetFlow { job, flow } => {
+                    EventKind::SetFlow { job: self.job_ref(workload, &job, "job", at_ms)?, flow }
+                }
+                Action::SetPriority { job, priority } => EventKind::SetPriority {
+                    job: self.job_ref(workload, &job, "job", at_ms)?,
                     priority,
                 },
-                EventKind::MigrateDomain { .. } => {
-                    EventKind::MigrateDomain { domain: self.domain_ref(workload, &target.name)? }
+                Action::MigrateDomain(domain) => {
+                    EventKind::MigrateDomain { domain: self.domain_ref(workload, &domain)? }
                 }
-                other @ (EventKind::Disable | EventKind::Enable) => other,
+                Action::Disable => EventKind::Disable,
+                Action::Enable => EventKind::Enable,
             };
             events.push(TimedEvent { at_ms, kind });
         }
         Ok(events)
     }
 
-    /// One event with its single action. Names are resolved later, in time order.
-    fn event(&self, raw: RawEvent, horizon_ms: Option<Millis>) -> Result<ReadEvent, ScenarioError> {
+    /// An event's time and its single action. Names are resolved later, in time order.
+    fn event(
+        &self,
+        raw: RawEvent,
+        horizon_ms: Option<Millis>,
+    ) -> Result<(Millis, Action), ScenarioError> {
         let at_ms = raw.at.value.0;
         if let Some(horizon_ms) = horizon_ms
             && at_ms >= horizon_ms
@@ -1018,65 +999,47 @@ impl Cx<'_> {
             ));
         }
 
-        let placeholder: Arc<str> = "".into();
-        let mut actions: Vec<(&str, EventKind, Option<Target>)> = Vec::new();
-        let target = |name: Spanned<String>, field: &'static str| Some(Target { name, field });
+        let mut actions: Vec<(&str, Action)> = Vec::new();
         if let Some(add) = raw.add_nodes {
-            let kind = EventKind::AddNodes { pool: placeholder.clone(), count: add.count.value };
-            actions.push(("add_nodes", kind, target(add.pool, "pool")));
+            actions.push(("add_nodes", Action::AddNodes { pool: add.pool, count: add.count }));
         }
-        let count_at = raw.remove_nodes.as_ref().map(|remove| remove.count.referenced);
         if let Some(remove) = raw.remove_nodes {
-            let kind =
-                EventKind::RemoveNodes { pool: placeholder.clone(), count: remove.count.value };
-            actions.push(("remove_nodes", kind, target(remove.pool, "pool")));
+            let action = Action::RemoveNodes { pool: remove.pool, count: remove.count };
+            actions.push(("remove_nodes", action));
         }
         if let Some(node) = raw.cordon {
-            actions.push((
-                "cordon",
-                EventKind::Cordon { node: placeholder.clone() },
-                target(node, "cordon"),
-            ));
+            actions.push(("cordon", Action::Cordon(node)));
         }
         if let Some(node) = raw.uncordon {
-            let kind = EventKind::Uncordon { node: placeholder.clone() };
-            actions.push(("uncordon", kind, target(node, "uncordon")));
+            actions.push(("uncordon", Action::Uncordon(node)));
         }
         if let Some(job) = raw.cancel {
-            actions.push((
-                "cancel",
-                EventKind::Cancel { job: placeholder.clone() },
-                target(job, "cancel"),
-            ));
+            actions.push(("cancel", Action::Cancel(job)));
         }
         if let Some(set) = raw.set_flow {
-            let kind = EventKind::SetFlow { job: placeholder.clone(), flow: set.flow };
-            actions.push(("set_flow", kind, target(set.job, "job")));
+            actions.push(("set_flow", Action::SetFlow { job: set.job, flow: set.flow }));
         }
         if let Some(set) = raw.set_priority {
-            let kind = EventKind::SetPriority { job: placeholder.clone(), priority: set.priority };
-            actions.push(("set_priority", kind, target(set.job, "job")));
+            let action = Action::SetPriority { job: set.job, priority: set.priority };
+            actions.push(("set_priority", action));
         }
         if let Some(migrate) = raw.migrate_to_legacy {
-            let kind = EventKind::MigrateDomain { domain: placeholder.clone() };
-            actions.push(("migrate_to_legacy", kind, target(migrate.domain, "domain")));
+            actions.push(("migrate_to_legacy", Action::MigrateDomain(migrate.domain)));
         }
         if raw.disable.0 {
-            actions.push(("disable", EventKind::Disable, None));
+            actions.push(("disable", Action::Disable));
         }
         if raw.enable.0 {
-            actions.push(("enable", EventKind::Enable, None));
+            actions.push(("enable", Action::Enable));
         }
 
         if actions.len() != 1 {
             let found = if actions.is_empty() {
                 "none".to_owned()
             } else {
-                actions
-                    .iter()
-                    .map(|(name, _, _)| format!("`{name}`"))
-                    .collect::<Vec<_>>()
-                    .join(" and ")
+                let names: Vec<String> =
+                    actions.iter().map(|(name, _)| format!("`{name}`")).collect();
+                names.join(" and ")
             };
             return Err(self.error(
                 &raw.at.referenced,
@@ -1088,31 +1051,26 @@ impl Cx<'_> {
                 ),
             ));
         }
-        let (_, kind, target) = actions.remove(0);
-        Ok(ReadEvent { at_ms, kind, target, count_at })
+        let (_, action) = actions.remove(0);
+        Ok((at_ms, action))
     }
 
-    fn pool_index(
-        &self,
-        pools: &[PoolSpec],
-        name: &Spanned<String>,
-        field: &str,
-    ) -> Result<usize, ScenarioError> {
-        pools
+    fn pool_index(&self, name: &Spanned<String>) -> Result<usize, ScenarioError> {
+        self.pools
             .iter()
             .position(|pool| pool.name.as_ref() == name.value)
-            .ok_or_else(|| self.unknown_pool(pools, name, field))
+            .ok_or_else(|| self.unknown_pool(name, "pool"))
     }
 
     /// A node name `<pool>-<index>` that exists at `at_ms`, given the pool sizes then.
     fn node(
         &self,
-        pools: &[PoolSpec],
         sizes: &[u32],
         name: &Spanned<String>,
         field: &str,
         at_ms: Millis,
     ) -> Result<Arc<str>, ScenarioError> {
+        let pools = self.pools;
         let text = name.value.trim();
         let parsed = text.rsplit_once('-').and_then(|(pool, index)| {
             let index: u32 =
@@ -1133,18 +1091,19 @@ impl Cx<'_> {
             ));
         };
         if index >= sizes[position] {
+            let pool = &pools[position].name;
+            let existing = match sizes[position] {
+                0 => "none".to_owned(),
+                n => format!("`{pool}-0` to `{pool}-{}`", n - 1),
+            };
             return Err(self.error(
                 &name.referenced,
                 field,
                 format!(
-                    "pool `{}` has {} nodes at {} (`{}-0` to `{}-{}`), so `{text}` does not exist: \
-                     expected one of them",
-                    pools[position].name,
+                    "pool `{pool}` has {} nodes at {} ({existing}), so `{text}` does not exist: \
+                     expected one of them, or an `add_nodes` event before",
                     sizes[position],
                     show_ms(at_ms),
-                    pools[position].name,
-                    pools[position].name,
-                    sizes[position].saturating_sub(1)
                 ),
             ));
         }
@@ -1235,19 +1194,18 @@ impl Cx<'_> {
     }
 }
 
-/// An event as read, before the names it refers to are resolved.
-struct ReadEvent {
-    at_ms: Millis,
-    kind: EventKind,
-    target: Option<Target>,
-    /// Where a node count was written, for `remove_nodes`.
-    count_at: Option<Location>,
-}
-
-/// The name an event refers to, and the field it was written in.
-struct Target {
-    name: Spanned<String>,
-    field: &'static str,
+/// An event's action as read, with the locations of the names it refers to.
+enum Action {
+    AddNodes { pool: Spanned<String>, count: Spanned<u32> },
+    RemoveNodes { pool: Spanned<String>, count: Spanned<u32> },
+    Cordon(Spanned<String>),
+    Uncordon(Spanned<String>),
+    Cancel(Spanned<String>),
+    SetFlow { job: Spanned<String>, flow: Flow },
+    SetPriority { job: Spanned<String>, priority: Priority },
+    MigrateDomain(Spanned<String>),
+    Disable,
+    Enable,
 }
 
 /// `k` when `name` is `<generator>-<k>`.

@@ -355,3 +355,144 @@ fn weighted_pick_covers_the_range_of_draws() {
     assert!(Weighted::<&str>::new(vec![("x", 0)]).is_none());
     assert!(Weighted::<&str>::new(Vec::new()).is_none());
 }
+
+/// Every field of `docs/scenario-format.md` at once, so that the reference cannot drift from
+/// what the reader accepts.
+const EVERY_FIELD: &str = r#"
+name: every-field
+description: Each field of the format once.
+seed: 7
+horizon: 1d
+policy:
+  name: weighted
+  placement: binpack
+  queue_scope: namespace
+  weights: { high: 80, normal: 20 }
+  head_timeout: 30m
+  head_retries: 2
+  enabled: true
+  quotas:
+    - { name: analytics-cpu, namespace: analytics, priority: normal, cpu: 64, memory: 256Gi, pods: 100 }
+cluster:
+  pools:
+    - name: general
+      count: 4
+      cpu: 16
+      memory: 64Gi
+    - name: gpu
+      count: 2
+      cpu: 32
+      memory: 192Gi
+      pods: 64
+      extended: { nvidia.com/gpu: 4 }
+      labels: { zone: a }
+      taints:
+        - { key: nvidia.com/gpu, value: present, effect: NoSchedule }
+  background:
+    - name: notebooks
+      count: 2
+      cpu: 4
+      memory: 32Gi
+      extended: { nvidia.com/gpu: 1 }
+      pool: gpu
+      node_selector: { zone: a }
+      tolerations:
+        - { key: nvidia.com/gpu, operator: Exists, effect: NoSchedule }
+      priority: high
+      start: 8h
+      end: 18h
+      grace: 30s
+workload:
+  jobs:
+    - name: nightly-etl
+      namespace: finance
+      domain: reporting
+      priority: high
+      flow: orchestrated
+      submit: 1h
+      duration: 2h
+      estimate: 2h30m
+      fail_after: 30m
+      spark:
+        app: python
+        driver:
+          cores: 1
+          request_cores: 500m
+          memory: 4g
+          memory_overhead: 1g
+          memory_overhead_factor: 0.2
+          min_memory_overhead: 384m
+          resources: { nvidia.com/gpu: 1 }
+          init_containers:
+            - { cpu: 500m, memory: 256Mi }
+        executor:
+          cores: 4
+          memory: 8g
+          instances: 4
+        dynamic_allocation: { initial: 2, min: 1, max: 10 }
+        offheap: 2g
+        pyspark_memory: 1g
+        pod_overhead: { cpu: 250m, memory: 120Mi }
+        node_selector: { sparkq.io/pool: gpu }
+        tolerations:
+          - { key: nvidia.com/gpu, operator: Exists }
+  generators:
+    - name: adhoc
+      count: 2000
+      start: 0s
+      end: 24h
+      arrival: { poisson: { mean: 2m } }
+      namespaces: { analytics: 3, marketing: 1 }
+      domains: { bi: 1, ml: 1 }
+      priority: { high: 1, normal: 4 }
+      flow: { orchestrated: 9, legacy: 1 }
+      sizes:
+        - { name: small, weight: 3, spark: { executor: { cores: 2, memory: 4g } } }
+        - { name: large, weight: 1, spark: { executor: { cores: 4, memory: 8g, instances: 8 } } }
+      duration: { lognormal: { median: 10m, sigma: 0.5 } }
+      estimate: { factor: 1.5 }
+      failures: { probability: 0.05 }
+    - { name: fixed, count: 3, arrival: { every: 0s }, duration: { fixed: 10m }, estimate: exact }
+    - { name: uniform, count: 3, arrival: { every: 1m }, duration: { uniform: { min: 5m, max: 20m } } }
+    - { name: exponential, count: 3, arrival: { every: 1m }, duration: { exponential: { mean: 10m } }, estimate: none }
+events:
+  - { at: 6h, add_nodes: { pool: general, count: 4 } }
+  - { at: 8h, remove_nodes: { pool: general, count: 2 } }
+  - { at: 2h, cordon: general-3 }
+  - { at: 3h, uncordon: general-3 }
+  - { at: 5h, cancel: nightly-etl }
+  - { at: 5h, set_flow: { job: adhoc-17, flow: legacy } }
+  - { at: 5h, set_priority: { job: adhoc-17, priority: high } }
+  - { at: 20h, migrate_to_legacy: { domain: reporting } }
+  - { at: 22h, disable: {} }
+  - { at: 23h, enable: true }
+"#;
+
+#[test]
+fn every_documented_field_is_accepted() {
+    let scenario = read(EVERY_FIELD);
+    assert_eq!(scenario.config.policy, Policy::Weighted);
+    assert_eq!(scenario.config.head_timeout_ms, Some(1_800_000));
+    assert_eq!(scenario.config.quotas[0].memory_bytes, Some(256 << 30));
+    assert_eq!(scenario.pools[1].allocatable.pods, 64);
+    assert_eq!(scenario.background[0].grace_ms, 30_000);
+    assert_eq!(scenario.workload.generators.len(), 4);
+    assert_eq!(scenario.events.len(), 10);
+    let times: Vec<Millis> = scenario.events.iter().map(|event| event.at_ms / 3_600_000).collect();
+    assert_eq!(times, [2, 3, 5, 5, 5, 6, 8, 20, 22, 23]);
+    assert!(matches!(&scenario.events[3].kind, EventKind::SetFlow { job, flow: Flow::Legacy }
+        if job.as_ref() == "adhoc-17"));
+
+    let etl = &scenario.workload.jobs[0];
+    // The driver's pod: max(Spark container, init container) + pod overhead.
+    assert_eq!(etl.shape.pods.driver.cpu_millis, 500 + 250);
+    assert_eq!(etl.shape.pods.driver.extended_amount("nvidia.com/gpu"), 1);
+    // Dynamic allocation counts max(instances, initial, min) = 4 executors.
+    assert_eq!(etl.shape.pods.executors, 4);
+    let fixed: Vec<Millis> = scenario
+        .arrivals()
+        .filter(|a| a.spec.name.starts_with("fixed-"))
+        .map(|a| a.at_ms)
+        .collect();
+    assert_eq!(fixed, [0, 0, 0], "every: 0s with a count is a burst");
+}

@@ -1,0 +1,1 @@
+fn main() { print!("{}", sparkq_adapter_k8s::crd_yaml()); }
