@@ -2,6 +2,9 @@
 //! plan capacity, and serve the live adapter.
 
 mod import;
+mod compare;
+mod plan;
+mod progress;
 mod simulate;
 
 use std::path::PathBuf;
@@ -28,6 +31,10 @@ struct Cli {
 enum Command {
     /// Simulate a scenario (the embedded default one when none is given) and write its report.
     Simulate(simulate::SimulateArgs),
+    /// Run one scenario under several policies (and the legacy flow) and compare them.
+    Compare(compare::CompareArgs),
+    /// Find the smallest node pool that meets service-level objectives over several seeds.
+    Plan(plan::PlanArgs),
     /// Import a real workload trace (SWF, Kubernetes pods) or a real cluster as a scenario.
     Import(import::ImportArgs),
 }
@@ -40,6 +47,8 @@ fn main() -> ExitCode {
         .init();
     let outcome = match cli.command {
         Command::Simulate(args) => simulate::run(&args),
+        Command::Compare(args) => compare::run(&args),
+        Command::Plan(args) => plan::run(&args),
         Command::Import(args) => import::run(&args),
     };
     match outcome {

@@ -1,7 +1,6 @@
 //! `sparkq simulate`: one run of one scenario, and the files a planner reads.
 
 use std::fs;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -58,7 +57,8 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes a run's files: `jobs.csv`, `summary.json`, and the scenario and seed it ran with.
+/// Writes a run's files: `jobs.csv`, `summary.json`, `report.md`, `report.html` and their
+/// charts, and the scenario and seed it ran with.
 pub fn write_run(
     out: &Path,
     scenario: &Scenario,
@@ -66,12 +66,8 @@ pub fn write_run(
     summary: &Summary,
 ) -> Result<()> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let jobs_path = out.join("jobs.csv");
-    let file = fs::File::create(&jobs_path)
-        .with_context(|| format!("creating {}", jobs_path.display()))?;
-    sparkq_reports::csv::write_jobs_csv(records, &mut BufWriter::new(file))
-        .with_context(|| format!("writing {}", jobs_path.display()))?;
-    write_file(&out.join("summary.json"), &summary.to_json())?;
+    sparkq_reports::write_run_report(out, records, summary)
+        .with_context(|| format!("writing the report into {}", out.display()))?;
     write_file(&out.join("scenario.yaml"), &scenario.source)?;
     let run = serde_json::json!({
         "scenario": scenario.name,

@@ -471,6 +471,11 @@ impl Controller {
 
     fn apply_job(&mut self, object: SparkJob) {
         let key = key_of(&object);
+        // The same name with another uid: the old job was deleted and a new one created
+        // while the watch was away.
+        if self.jobs.get(&key).is_some_and(|r| r.object.uid() != object.uid()) {
+            self.job_deleted(&key);
+        }
         if let Some(record) = self.jobs.get_mut(&key) {
             let old_spec = std::mem::replace(&mut record.object, object);
             if old_spec.spec == record.object.spec || !self.restored {

@@ -431,4 +431,74 @@ mod tests {
         }
         assert!(yaml.contains("- sj"), "{yaml}");
     }
+
+    fn spec(value: serde_json::Value) -> SparkJobSpec {
+        let mut base = serde_json::json!({
+            "image": "apache/spark:3.5.3",
+            "mainClass": "org.example.Main",
+            "driver": {"cores": 2, "memory": "4g"},
+            "executor": {"cores": 4, "memory": "8g", "instances": 3},
+        });
+        crate::merge_json(&mut base, &value);
+        serde_json::from_value(base).expect("a spec")
+    }
+
+    fn error(value: serde_json::Value) -> String {
+        match spec(value).to_job_spec(JobId(1), "ns", "job") {
+            Ok(job) => panic!("expected an error, got {job:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_spec_becomes_the_cores_job_with_sparks_formulas() {
+        let job = spec(serde_json::json!({"priority": "high", "domain": "risk"}))
+            .to_job_spec(JobId(7), "ns", "job")
+            .expect("valid");
+        assert_eq!(
+            (job.priority, job.flow, job.domain.as_ref()),
+            (Priority::High, Flow::Orchestrated, "risk")
+        );
+        assert_eq!(job.pods.executors, 3);
+        assert_eq!(job.pods.driver.cpu_millis, 2000);
+        // 4g + max(409, 384) MiB; 8g + 819 MiB.
+        assert_eq!(job.pods.driver.memory_bytes, (4096 + 409) << 20);
+        assert_eq!(job.pods.executor.memory_bytes, (8192 + 819) << 20);
+    }
+
+    #[test]
+    fn invalid_specs_say_what_is_wrong() {
+        assert_eq!(
+            error(serde_json::json!({"priority": "urgent"})),
+            "unknown priority `urgent`: expected `high` or `normal`"
+        );
+        assert_eq!(
+            error(serde_json::json!({"driver": {"cores": -2}})),
+            "driver.cores must not be negative, got -2"
+        );
+        assert!(
+            error(serde_json::json!({"executor": {"memory": "-1g"}}))
+                .contains("must not be negative")
+        );
+        assert!(
+            error(serde_json::json!({"executor": {"instances": -1}}))
+                .contains("must not be negative")
+        );
+        assert!(error(serde_json::json!({"type": "scala"})).contains("unknown application type"));
+        assert!(
+            error(serde_json::json!({"sparkConf": {"spark.executor.memoryOverhead": "lots"}}))
+                .contains("spark.executor.memoryOverhead")
+        );
+        assert!(error(serde_json::json!({"image": " "})).contains("image"));
+    }
+
+    #[test]
+    fn typed_fields_win_over_spark_conf() {
+        let s = spec(
+            serde_json::json!({"sparkConf": {"spark.executor.instances": "9", "spark.foo": "bar"}}),
+        );
+        let conf = s.effective_conf().expect("conf");
+        assert_eq!(conf.get("spark.executor.instances").map(String::as_str), Some("3"));
+        assert_eq!(conf.get("spark.foo").map(String::as_str), Some("bar"));
+    }
 }

@@ -514,3 +514,24 @@ impl Launcher for SparkApplicationLauncher {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_job_names_give_short_distinct_object_names() {
+        let a = base_name(&"a".repeat(100));
+        let b = base_name(&format!("{}b", "a".repeat(99)));
+        assert!(a.len() <= 40 && b.len() <= 40);
+        assert_ne!(a, b);
+        assert_eq!(base_name("short"), "short");
+        assert!(format!("{a}-driver-svc").len() <= 63, "a service name is a DNS label");
+    }
+
+    #[test]
+    fn properties_escape_what_java_would_misread() {
+        assert_eq!(escape_property("a=b:c#d"), "a\\=b\\:c\\#d");
+        assert_eq!(escape_property("line\nnext"), "line\\nnext");
+    }
+}

@@ -434,3 +434,47 @@ async fn lead_and_run(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_sets_the_scheduler_and_flags_win_over_it() {
+        let dir = std::env::temp_dir().join(format!("sparkq-serve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let token = dir.join("token");
+        std::fs::write(&token, "s3cret\n").expect("token written");
+        let config = dir.join("sparkq.yaml");
+        let yaml = format!(
+            "namespaces: [a, b]\ntokenFile: {}\npolicy: weighted\nqueueScope: namespace\nheadTimeoutSeconds: 60\nenabled: false\nquotas:\n  - {{ name: q, namespace: a, priority: normal, cpu_millis: 1000, memory_bytes: null, pods: 5 }}\n",
+            token.display()
+        );
+        std::fs::write(&config, yaml).expect("config written");
+        let options = ServeOptions {
+            config: Some(config),
+            policy: Some(Policy::BestEffort),
+            ..ServeOptions::default()
+        };
+        let settings = options.settings().expect("settings");
+        let scheduler = &settings.controller.scheduler;
+        assert_eq!(scheduler.policy, Policy::BestEffort, "the flag wins");
+        assert_eq!(scheduler.queue_scope, QueueScope::Namespace);
+        assert_eq!(scheduler.head_timeout_ms, Some(60_000));
+        assert!(!scheduler.enabled);
+        assert_eq!(scheduler.quotas.len(), 1);
+        assert_eq!(settings.controller.namespaces, ["a", "b"]);
+        assert_eq!(settings.lease_namespace, "a");
+        assert_eq!(settings.token.as_deref(), Some(b"s3cret".as_slice()));
+        assert!(!format!("{settings:?}").contains("s3cret"), "the token is never printed");
+    }
+
+    #[test]
+    fn without_a_token_serve_refuses_unless_told_otherwise() {
+        let error =
+            ServeOptions::default().settings().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("--token-file"), "{error}");
+        let open = ServeOptions { no_auth: true, ..ServeOptions::default() };
+        assert!(open.settings().expect("settings").token.is_none());
+    }
+}

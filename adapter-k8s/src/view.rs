@@ -152,3 +152,68 @@ pub fn job_of(pod: &Pod) -> Option<(String, PodRole)> {
 pub fn pod_phase(pod: &Pod) -> &str {
     pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Pending")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(value: serde_json::Value) -> Pod {
+        serde_json::from_value(value).expect("a pod")
+    }
+
+    #[test]
+    fn pod_request_takes_the_larger_of_init_and_app_containers_plus_overhead() {
+        let p = pod(serde_json::json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [
+                    {"name": "a", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}},
+                    {"name": "b", "resources": {"limits": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"}}},
+                ],
+                "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "2", "memory": "512Mi"}}}],
+                "overhead": {"cpu": "100m", "memory": "64Mi"},
+            },
+        }));
+        let request = pod_request(&p);
+        assert_eq!(request.cpu_millis, 2100);
+        assert_eq!(request.memory_bytes, (2 << 30) + (64 << 20));
+        assert_eq!(request.extended_amount("nvidia.com/gpu"), 1);
+        assert_eq!(request.pods, 1);
+    }
+
+    #[test]
+    fn finished_pods_hold_nothing_and_terminating_ones_still_do() {
+        let bound = |phase: &str, deleting: bool| {
+            let mut v = serde_json::json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1", "containers": []},
+                "status": {"phase": phase}});
+            if deleting {
+                v["metadata"]["deletionTimestamp"] = serde_json::json!("2026-12-03T00:00:00Z");
+            }
+            pod(v)
+        };
+        assert_eq!(holding_node(&bound("Running", true)), Some("n1"));
+        assert_eq!(holding_node(&bound("Succeeded", false)), None);
+        assert_eq!(holding_node(&bound("Failed", false)), None);
+    }
+
+    #[test]
+    fn cordoned_or_unready_nodes_are_not_schedulable() {
+        let node = |unschedulable: bool, ready: &str| -> Node {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "n", "labels": {"zone": "a", "pool": "x"}},
+                "spec": {"unschedulable": unschedulable, "taints": [{"key": "k", "value": "v", "effect": "NoSchedule"}]},
+                "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "1Ti"},
+                    "conditions": [{"type": "Ready", "status": ready}]},
+            }))
+            .expect("a node")
+        };
+        let spec = node_spec(&node(false, "True")).expect("named");
+        assert!(spec.schedulable);
+        assert_eq!(spec.allocatable.cpu_millis, 4000);
+        assert!(spec.allocatable.extended.is_empty(), "ephemeral storage is not tracked");
+        assert_eq!(spec.labels[0].0.as_ref(), "pool", "labels sorted");
+        assert_eq!(spec.taints.len(), 1);
+        assert!(!node_spec(&node(true, "True")).expect("named").schedulable);
+        assert!(!node_spec(&node(false, "Unknown")).expect("named").schedulable);
+    }
+}

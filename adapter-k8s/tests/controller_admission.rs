@@ -123,3 +123,58 @@ async fn no_admission_while_an_admitted_jobs_executors_have_not_appeared() {
     assert_eq!(phase(&server, "x"), "succeeded");
     drop(adapter);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spark_application_launcher_hands_the_job_to_the_operator() {
+    let server = start_server(&[("n1", "4", "16Gi")]).await;
+    let mut settings = settings();
+    settings.controller.launcher =
+        std::sync::Arc::new(sparkq_adapter_k8s::launcher::SparkApplicationLauncher {
+            spark_version: "3.5.3".into(),
+        });
+    let adapter = start_adapter(&server, settings).await;
+    submit(&server, "op", job_spec("normal", 2, 1)).await;
+    let app =
+        eventually(20, "the SparkApplication", || server.get_json("SparkApplication", NS, "op"))
+            .await;
+    assert_eq!(app["apiVersion"], "sparkoperator.k8s.io/v1beta2");
+    assert_eq!(app["spec"]["type"], "Scala");
+    assert_eq!(app["spec"]["mainClass"], "org.example.Main");
+    assert_eq!(app["spec"]["executor"]["instances"], 2);
+    assert_eq!(app["spec"]["driver"]["labels"]["sparkq.io/job"], "op");
+    assert_eq!(app["metadata"]["ownerReferences"][0]["kind"], "SparkJob");
+    assert_eq!(job_status(&server, "op")["driverPod"], "op-driver");
+
+    // The operator's driver pod carries the job's label; the phase follows it.
+    let driver = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "op-driver", "namespace": NS,
+            "labels": {"spark-role": "driver", "sparkq.io/job": "op"}},
+        "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "apache/spark:3.5.3",
+            "resources": {"requests": {"cpu": "1", "memory": "1408Mi"}}}]},
+    });
+    server.create(driver).expect("driver created");
+    server.bind_pod(NS, "op-driver", "n1").expect("bound");
+    server.set_pod_phase(NS, "op-driver", "Running").expect("running");
+    eventually(10, "op running", || (phase(&server, "op") == "running").then_some(())).await;
+    server.set_pod_phase(NS, "op-driver", "Failed").expect("failed");
+    eventually(10, "op failed", || (phase(&server, "op") == "failed").then_some(())).await;
+    drop(adapter);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_orchestrator_off_every_job_is_launched_at_once() {
+    let server = start_server(&[("n1", "4", "16Gi")]).await;
+    let mut settings = settings();
+    settings.controller.scheduler.enabled = false;
+    let adapter = start_adapter(&server, settings).await;
+    // Three jobs of 3 cores on 4 cores: launched anyway, as if sparkq were not there.
+    for name in ["l1", "l2", "l3"] {
+        submit(&server, name, job_spec("normal", 2, 1)).await;
+    }
+    eventually(20, "three drivers", || (drivers_per_job(&server).len() == 3).then_some(())).await;
+    for name in ["l1", "l2", "l3"] {
+        assert_eq!(job_status(&server, name)["launchedFlow"], "legacy");
+    }
+    drop(adapter);
+}

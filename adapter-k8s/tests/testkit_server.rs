@@ -163,3 +163,18 @@ async fn kube_watcher_resumes_after_a_break_and_relists_after_410() {
     assert!(saw_init);
     assert_eq!(relisted, ["a", "b", "c"]);
 }
+
+#[tokio::test]
+async fn the_written_kubeconfig_reaches_the_server() {
+    let server = TestApiServer::start().await.expect("server starts");
+    server.add_node(TestNode::new("n1", "4", "8Gi")).expect("node");
+    let path = std::env::temp_dir().join(format!("sparkq-kubeconfig-{}", std::process::id()));
+    server.write_kubeconfig(&path).expect("written");
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("a kubeconfig");
+    let options = kube::config::KubeConfigOptions::default();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.expect("a config");
+    let client = kube::Client::try_from(config).expect("a client");
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client);
+    assert_eq!(nodes.list(&ListParams::default()).await.expect("listed").items.len(), 1);
+    let _ = std::fs::remove_file(path);
+}

@@ -386,10 +386,9 @@ impl<'a> Simulation<'a> {
                 }
             }
             EventKind::SetFlow { job, flow } => {
-                if let Some(id) = self.job_named(job) {
-                    if let Some(spec) = self.sched.set_flow(id, *flow) {
-                        self.launch_legacy(spec);
-                    }
+                if let Some(spec) = self.job_named(job).and_then(|id| self.sched.set_flow(id, *flow))
+                {
+                    self.launch_legacy(spec);
                 }
             }
             EventKind::SetPriority { job, priority } => {

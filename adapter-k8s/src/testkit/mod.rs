@@ -228,6 +228,21 @@ impl TestApiServer {
         config
     }
 
+    /// A kubeconfig for this server, for a `sparkq serve --kubeconfig FILE` started by a test.
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n\
+             users:\n- name: test\n  user: {{}}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    \
+             user: test\n    namespace: default\ncurrent-context: test\n",
+            url = self.url()
+        )
+    }
+
+    /// Writes [`TestApiServer::kubeconfig_yaml`] to `path`.
+    pub fn write_kubeconfig(&self, path: &std::path::Path) -> std::io::Result<()> {
+        std::fs::write(path, self.kubeconfig_yaml())
+    }
+
     /// kube's real client, pointed at this server.
     pub fn client(&self) -> kube::Client {
         match kube::Client::try_from(self.config()) {

@@ -372,7 +372,12 @@ policy:
   head_retries: 2
   enabled: true
   quotas:
-    - { name: analytics-cpu, namespace: analytics, priority: normal, cpu: 64, memory: 256Gi, pods: 100 }
+    - name: analytics-cpu
+      namespace: analytics
+      priority: normal
+      cpu: 64
+      memory: 256Gi
+      pods: 100
 cluster:
   pools:
     - name: general
@@ -453,8 +458,15 @@ workload:
       estimate: { factor: 1.5 }
       failures: { probability: 0.05 }
     - { name: fixed, count: 3, arrival: { every: 0s }, duration: { fixed: 10m }, estimate: exact }
-    - { name: uniform, count: 3, arrival: { every: 1m }, duration: { uniform: { min: 5m, max: 20m } } }
-    - { name: exponential, count: 3, arrival: { every: 1m }, duration: { exponential: { mean: 10m } }, estimate: none }
+    - name: uniform
+      count: 3
+      arrival: { every: 1m }
+      duration: { uniform: { min: 5m, max: 20m } }
+    - name: exponential
+      count: 3
+      arrival: { every: 1m }
+      duration: { exponential: { mean: 10m } }
+      estimate: none
 events:
   - { at: 6h, add_nodes: { pool: general, count: 4 } }
   - { at: 8h, remove_nodes: { pool: general, count: 2 } }

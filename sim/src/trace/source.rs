@@ -179,3 +179,55 @@ impl Iterator for TraceArrivals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sparkq-trace-source-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const LOG: &str = "; MaxProcs: 4\n\
+                       1 0 -1 10 2 -1 -1 -1 -1 -1 1 1 1 -1 -1 -1 -1 -1\n\
+                       2 3 -1 5 4 -1 -1 -1 -1 -1 1 1 1 -1 2 -1 -1 -1\n";
+
+    #[test]
+    fn a_named_trace_is_checked_once_and_read_lazily_each_run() {
+        let path = write("two.swf", LOG);
+        let raw = TraceRef {
+            swf: Some("two.swf".into()),
+            priority_rule: Some("queue:2".into()),
+            ..TraceRef::default()
+        };
+        let origin = path.with_file_name("scenario.yaml").display().to_string();
+        let source = TraceSource::from_ref(&raw, &origin).unwrap();
+        assert_eq!(source.jobs, 2);
+        let jobs: Vec<Arrival> = source.arrivals().collect();
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[1].spec.priority, sparkq_core::Priority::High);
+        assert_eq!(source.arrivals().count(), 2, "each run starts over");
+    }
+
+    #[test]
+    fn a_bad_reference_says_what_was_expected() {
+        let both = TraceRef {
+            swf: Some("a".into()),
+            k8s_pods: Some("b".into()),
+            ..TraceRef::default()
+        };
+        assert!(TraceSource::from_ref(&both, "s.yaml").unwrap_err().contains("exactly one"));
+        let missing = TraceRef { swf: Some("/no/such/file.swf".into()), ..TraceRef::default() };
+        let message = TraceSource::from_ref(&missing, "s.yaml").unwrap_err();
+        assert!(message.contains("/no/such/file.swf: cannot be read"), "{message}");
+        let path = write("bad.swf", "; MaxProcs: 4\n1 0 -1 x 2\n");
+        let bad = TraceRef { swf: Some(path.display().to_string()), ..TraceRef::default() };
+        let message = TraceSource::from_ref(&bad, "s.yaml").unwrap_err();
+        assert!(message.ends_with(":2: too few fields: the line has 5 fields, expected 18 \
+                                   whitespace-separated numbers (-1 for unknown)"), "{message}");
+    }
+}
