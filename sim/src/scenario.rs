@@ -5,7 +5,7 @@
 //! generators) and timed events such as scaling a pool or moving a domain to the legacy flow.
 //! This module turns the text into checked values, so the engine never meets a dangling name
 //! or a quantity in the wrong unit, and the user learns of every mistake with its file, line,
-//! column and field. `docs/scenario-format.md` is the reference of the format.
+//! column and field. The "Scenario format" section of the README is the reference.
 //!
 //! Reading takes two passes. `raw` mirrors the file with serde: unknown fields are errors, and
 //! each quantity is parsed as it is read, in the notation its field uses (Kubernetes for the

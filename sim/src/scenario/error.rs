@@ -94,7 +94,7 @@ pub(crate) fn from_yaml_error(
         E::Eof { .. } if is_blank(text) => (
             None,
             "the scenario is empty: expected a mapping with at least a `cluster` section \
-             (see docs/scenario-format.md)"
+             (see the README, section Scenario format)"
                 .to_owned(),
         ),
         E::Eof { .. } => (None, "the text ends too early: expected the rest of a value".to_owned()),

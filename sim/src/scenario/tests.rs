@@ -356,7 +356,7 @@ fn weighted_pick_covers_the_range_of_draws() {
     assert!(Weighted::<&str>::new(Vec::new()).is_none());
 }
 
-/// Every field of `docs/scenario-format.md` at once, so that the reference cannot drift from
+/// Every field of the README's scenario format at once, so that the reference cannot drift from
 /// what the reader accepts.
 const EVERY_FIELD: &str = r#"
 name: every-field
