@@ -8,13 +8,16 @@
 //!
 //! Finding that node must not cost a scan of every node for every pod. Nodes with the same
 //! allocatable amounts, labels and taints form a *class*; inside a class the score order does
-//! not depend on the pod (the pod subtracts the same fractions everywhere), so each class keeps
-//! its schedulable nodes in a `BTreeSet` ordered by `free_cpu × alloc_memory + free_memory ×
-//! alloc_cpu`. A pod is tried against the best-ordered fitting node of each eligible class,
-//! and the search inside a class stops as soon as the order key says no further node can fit.
+//! not depend on the pod (the pod subtracts the same fractions everywhere), so a node's place
+//! is fixed by one integer key, `free_cpu × alloc_memory + free_memory × alloc_cpu`. Each class
+//! keeps its schedulable nodes in a tournament tree ([`index`]) of free amounts and keys, which
+//! finds the best fitting node without visiting the ones that cannot hold the pod. The best
+//! node of each eligible class then competes on the score itself.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+mod index;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +26,8 @@ use crate::job::{Constraints, JobPods, PodRole, Taint};
 use crate::quantity::{format_bytes, format_cpu};
 use crate::resources::{ResourceKind, Resources};
 use crate::scheduler::PlacementRule;
+
+use index::{ClassIndex, Offer, Prefer};
 
 /// A node's identity inside one [`Cluster`]; ids of removed nodes are reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -49,7 +54,10 @@ pub struct NodeState {
     /// Capacity held for admitted jobs whose pods have not appeared yet.
     pub reserved: Resources,
     class: usize,
+    /// `free_cpu × alloc_memory + free_memory × alloc_cpu`: the score order inside the class.
     order_key: i128,
+    /// The node's slot in its class's index while it is schedulable.
+    slot: Option<usize>,
     /// The node's place in name order: ties in the placement order go to the lower rank.
     rank: u32,
 }
@@ -87,8 +95,8 @@ struct NodeClass {
     allocatable: Resources,
     labels: Vec<(Arc<str>, Arc<str>)>,
     taints: Vec<Taint>,
-    /// Schedulable members by (placement order key, rank of the name).
-    ordered: BTreeSet<(i128, u32, NodeId)>,
+    /// The schedulable members.
+    index: ClassIndex,
     /// Every member, schedulable or not.
     members: usize,
     /// What the schedulable members hold in sum (bound requests and reservations), so that
@@ -98,7 +106,7 @@ struct NodeClass {
 
 impl NodeClass {
     fn free_sum(&self) -> Resources {
-        let mut free = self.allocatable.times(self.ordered.len() as u32);
+        let mut free = self.allocatable.times(self.index.len() as u32);
         free.sub(&self.held);
         free
     }
@@ -222,13 +230,12 @@ impl Cluster {
         if node.rank == rank {
             return;
         }
-        let old = (node.order_key, node.rank, id);
         node.rank = rank;
-        let new = (node.order_key, rank, id);
-        if node.spec.schedulable {
-            let ordered = &mut self.classes[node.class].ordered;
-            ordered.remove(&old);
-            ordered.insert(new);
+        let (class, slot) = (node.class, node.slot);
+        if let Some(slot) = slot {
+            let node = self.node(id);
+            let offer = self.offer(&self.classes[class], node);
+            self.classes[class].index.set(slot, offer);
         }
     }
 
@@ -298,14 +305,11 @@ impl Cluster {
         (used, reserved)
     }
 
-    /// Free capacity summed over the schedulable nodes, never below zero per node.
+    /// Free capacity summed over the schedulable nodes (an overcommitted node counts negative).
     pub fn free_total(&self) -> Resources {
         let mut total = Resources::ZERO;
-        for (_, node) in self.nodes().filter(|(_, n)| n.spec.schedulable) {
-            let free = node.free();
-            total.cpu_millis += free.cpu_millis.max(0);
-            total.memory_bytes += free.memory_bytes.max(0);
-            total.pods += free.pods.max(0);
+        for class in &self.classes {
+            total.add(&class.free_sum());
         }
         total
     }
@@ -502,21 +506,20 @@ impl Cluster {
     pub fn check_index(&self) -> Result<(), String> {
         let mut indexed = 0;
         for class in &self.classes {
-            for (key, rank, id) in &class.ordered {
-                let node = self.node(*id);
+            class.index.check()?;
+            indexed += class.index.len();
+            let mut held = Resources::ZERO;
+            for (_, node) in self.nodes().filter(|(_, n)| n.spec.schedulable) {
+                if !std::ptr::eq(&self.classes[node.class], class) {
+                    continue;
+                }
                 let name = &node.spec.name;
-                if node.rank != *rank || node.order_key != *key || !node.spec.schedulable {
+                let slot = node.slot.ok_or(format!("{name} is schedulable but not indexed"))?;
+                if class.index.offer(slot) != Some(self.offer(class, node)) {
                     return Err(format!("index entry for {name} is stale"));
                 }
-                if self.order_key(class, node) != *key {
-                    return Err(format!("order key of {name} does not match its free capacity"));
-                }
-                indexed += 1;
-            }
-            let mut held = Resources::ZERO;
-            for (_, _, id) in &class.ordered {
-                held.add(&self.node(*id).used);
-                held.add(&self.node(*id).reserved);
+                held.add(&node.used);
+                held.add(&node.reserved);
             }
             if held != class.held {
                 return Err("a class's held sum does not match its nodes".into());
@@ -524,7 +527,10 @@ impl Cluster {
         }
         for (rank, (_, node)) in self.nodes().enumerate() {
             if node.rank as usize != rank {
-                return Err(format!("{} has rank {} but is {rank} by name", node.spec.name, node.rank));
+                return Err(format!(
+                    "{} has rank {} but is {rank} by name",
+                    node.spec.name, node.rank
+                ));
             }
         }
         let schedulable = self.nodes().filter(|(_, n)| n.spec.schedulable).count();
@@ -535,50 +541,47 @@ impl Cluster {
     }
 
     fn class_admits(&self, class: &NodeClass, request: &Resources, c: &Constraints) -> bool {
-        !class.ordered.is_empty()
+        class.index.len() > 0
             && class.allocatable.covers(request)
             && c.selects(&class.labels)
             && c.tolerates_all(&class.taints)
     }
 
-    /// The first node in the class's placement order that has room for the request.
+    /// The best node of the class, by the placement rule, that has room for the request.
     fn first_fit_in_class(&self, class: &NodeClass, request: &Resources) -> Option<NodeId> {
-        let alloc = &class.allocatable;
-        // The smallest order key a node can have and still hold the request.
-        let needed = i128::from(request.cpu_millis) * i128::from(alloc.memory_bytes.max(1))
-            + i128::from(request.memory_bytes) * i128::from(alloc.cpu_millis.max(1));
-        match self.rule {
-            PlacementRule::Spread => {
-                // Keys are stored negated: ascending order is most free first.
-                for (key, _, id) in &class.ordered {
-                    if -key < needed {
-                        return None;
-                    }
-                    if self.node(*id).fits(request) {
-                        return Some(*id);
-                    }
-                }
-                None
-            }
-            PlacementRule::Binpack => {
-                let start = (needed, 0, NodeId(0));
-                class
-                    .ordered
-                    .range(start..)
-                    .map(|(_, _, id)| *id)
-                    .find(|id| self.node(*id).fits(request))
-            }
-        }
+        let prefer = match self.rule {
+            PlacementRule::Spread => Prefer::HighestKey,
+            PlacementRule::Binpack => Prefer::LowestKey,
+        };
+        let wanted = (request.cpu_millis, request.memory_bytes, request.pods);
+        class.index.best(wanted, prefer, |id| {
+            let node = self.node(id);
+            node.fits(request).then(|| self.index_key(node.order_key, node.rank))
+        })
     }
 
     fn order_key(&self, class: &NodeClass, node: &NodeState) -> i128 {
         let alloc = &class.allocatable;
-        let key = i128::from(node.free_cpu_millis()) * i128::from(alloc.memory_bytes.max(1))
-            + i128::from(node.free_memory_bytes()) * i128::from(alloc.cpu_millis.max(1));
-        match self.rule {
-            PlacementRule::Spread => -key,
-            PlacementRule::Binpack => key,
-        }
+        i128::from(node.free_cpu_millis()) * i128::from(alloc.memory_bytes.max(1))
+            + i128::from(node.free_memory_bytes()) * i128::from(alloc.cpu_millis.max(1))
+    }
+
+    /// The order key with the name rank folded into its low bits, so that every node's key is
+    /// unique and ties go to the node that comes first by name: higher is better for spread,
+    /// lower for binpack. Order keys stay far below 2^94, so the shift cannot overflow.
+    fn index_key(&self, order_key: i128, rank: u32) -> i128 {
+        let tie = match self.rule {
+            PlacementRule::Spread => u32::MAX - rank,
+            PlacementRule::Binpack => rank,
+        };
+        order_key * (1 << 32) + i128::from(tie)
+    }
+
+    /// What the node offers to the index: its free amounts and its key.
+    fn offer(&self, class: &NodeClass, node: &NodeState) -> Offer {
+        let pods = node.spec.allocatable.pods - node.used.pods - node.reserved.pods;
+        let key = self.index_key(self.order_key(class, node), node.rank);
+        Offer::leaf(node.free_cpu_millis(), node.free_memory_bytes(), pods, key)
     }
 
     fn attach(&mut self, id: NodeId, spec: NodeSpec, used: Resources, reserved: Resources) {
@@ -590,7 +593,7 @@ impl Cluster {
                     allocatable: spec.allocatable.clone(),
                     labels: spec.labels.clone(),
                     taints: spec.taints.clone(),
-                    ordered: BTreeSet::new(),
+                    index: ClassIndex::default(),
                     members: 0,
                     held: Resources::ZERO,
                 });
@@ -599,12 +602,13 @@ impl Cluster {
             }
         };
         let rank = self.nodes[id.0 as usize].as_ref().map_or(u32::MAX, |n| n.rank);
-        let mut node = NodeState { spec, used, reserved, class, order_key: 0, rank };
+        let mut node = NodeState { spec, used, reserved, class, order_key: 0, slot: None, rank };
         node.order_key = self.order_key(&self.classes[class], &node);
+        let offer = self.offer(&self.classes[class], &node);
         let class = &mut self.classes[class];
         class.members += 1;
         if node.spec.schedulable {
-            class.ordered.insert((node.order_key, node.rank, id));
+            node.slot = Some(class.index.insert(id, offer));
             class.held.add(&node.used);
             class.held.add(&node.reserved);
         }
@@ -612,10 +616,11 @@ impl Cluster {
     }
 
     fn detach(&mut self, id: NodeId) {
-        let node = self.nodes[id.0 as usize].as_ref().expect("detaching a live node");
+        let node = self.nodes[id.0 as usize].as_mut().expect("detaching a live node");
         let class = &mut self.classes[node.class];
         class.members -= 1;
-        if class.ordered.remove(&(node.order_key, node.rank, id)) {
+        if let Some(slot) = node.slot.take() {
+            class.index.remove(slot);
             class.held.sub(&node.used);
             class.held.sub(&node.reserved);
         }
@@ -625,30 +630,28 @@ impl Cluster {
     /// reserved) and keeps the index and the class sums in step.
     fn update(&mut self, id: NodeId, delta: &Resources, add: bool, to_used: bool) {
         let slot = id.0 as usize;
-        let (class, old_key, rank, schedulable) = {
-            let node = self.nodes[slot].as_mut().expect("updating a live node");
-            let target = if to_used { &mut node.used } else { &mut node.reserved };
-            if add { target.add(delta) } else { target.sub(delta) }
-            (node.class, node.order_key, node.rank, node.spec.schedulable)
-        };
-        if schedulable {
-            let held = &mut self.classes[class].held;
-            if add { held.add(delta) } else { held.sub(delta) }
+        let node = self.nodes[slot].as_mut().expect("updating a live node");
+        let target = if to_used { &mut node.used } else { &mut node.reserved };
+        if add {
+            target.add(delta)
+        } else {
+            target.sub(delta)
         }
-        let new_key = {
-            let node = self.nodes[slot].as_ref().expect("updating a live node");
-            self.order_key(&self.classes[class], node)
-        };
-        if new_key != old_key {
-            if let Some(node) = self.nodes[slot].as_mut() {
-                node.order_key = new_key;
-            }
-            if schedulable {
-                let ordered = &mut self.classes[class].ordered;
-                ordered.remove(&(old_key, rank, id));
-                ordered.insert((new_key, rank, id));
-            }
+        let class = node.class;
+        let Some(index_slot) = node.slot else { return };
+        let held = &mut self.classes[class].held;
+        if add {
+            held.add(delta)
+        } else {
+            held.sub(delta)
         }
+        let node = self.nodes[slot].as_ref().expect("updating a live node");
+        let key = self.order_key(&self.classes[class], node);
+        let offer = self.offer(&self.classes[class], node);
+        if let Some(node) = self.nodes[slot].as_mut() {
+            node.order_key = key;
+        }
+        self.classes[class].index.set(index_slot, offer);
     }
 }
 

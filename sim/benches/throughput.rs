@@ -85,10 +85,7 @@ workload:
 }
 
 fn main() {
-    let jobs: u64 = std::env::args()
-        .skip(1)
-        .find_map(|arg| arg.parse().ok())
-        .unwrap_or(1_000_000);
+    let jobs: u64 = std::env::args().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(1_000_000);
     let scenario = Scenario::from_yaml(&workload(jobs), "bench.yaml").expect("bench scenario");
 
     let started = Instant::now();

@@ -386,7 +386,8 @@ impl<'a> Simulation<'a> {
                 }
             }
             EventKind::SetFlow { job, flow } => {
-                if let Some(spec) = self.job_named(job).and_then(|id| self.sched.set_flow(id, *flow))
+                if let Some(spec) =
+                    self.job_named(job).and_then(|id| self.sched.set_flow(id, *flow))
                 {
                     self.launch_legacy(spec);
                 }

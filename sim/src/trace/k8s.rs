@@ -297,7 +297,7 @@ impl<R: BufRead> PodReader<R> {
                     self.last_created_ms = arrival.at_ms;
                     arrival.spec.id = JobId(self.next_id);
                     self.next_id += 1;
-                    return Ok(Some(arrival));
+                    return Ok(Some(*arrival));
                 }
                 Err(bad) if self.skip_bad_lines => {
                     self.skipped.add(format!("bad line: {}", bad.kind), number);
@@ -325,7 +325,7 @@ impl<R: BufRead> Iterator for PodReader<R> {
 }
 
 enum Pod {
-    Arrival(Arrival),
+    Arrival(Box<Arrival>),
     Skip(&'static str),
 }
 
@@ -361,7 +361,7 @@ fn parse_pod(row: &Row<'_>) -> Result<Pod, BadRow> {
         request = request.with_extended(GPU_MILLI, gpu_milli);
     }
     let namespace: Arc<str> = Arc::from("default");
-    Ok(Pod::Arrival(Arrival {
+    Ok(Pod::Arrival(Box::new(Arrival {
         at_ms: seconds(created_s),
         spec: JobSpec {
             id: JobId(0),
@@ -376,7 +376,7 @@ fn parse_pod(row: &Row<'_>) -> Result<Pod, BadRow> {
         },
         run_ms: seconds(deleted_s - scheduled_s),
         fail_after_ms: None,
-    }))
+    })))
 }
 
 fn seconds(seconds: i64) -> Millis {
@@ -439,7 +439,7 @@ mod tests {
 
     #[test]
     fn identical_nodes_share_a_pool() {
-        let pools = read_nodes(NODES.as_bytes(), "nodes.csv").unwrap();
+        let pools = read_nodes(NODES.as_bytes(), "nodes.csv").expect("valid test input");
         assert_eq!(pools.len(), 2);
         assert_eq!((pools[0].name.as_ref(), pools[0].count), ("c32-m256g", 2));
         assert_eq!(pools[1].name.as_ref(), "c96-m384g-8x-g2");
@@ -448,8 +448,10 @@ mod tests {
 
     #[test]
     fn pods_become_single_pod_jobs_running_from_schedule_to_deletion() {
-        let mut reader = PodReader::new(PODS.as_bytes(), "pods.csv", false).unwrap();
-        let jobs: Vec<Arrival> = reader.by_ref().map(Result::unwrap).collect();
+        let mut reader =
+            PodReader::new(PODS.as_bytes(), "pods.csv", false).expect("valid test input");
+        let jobs: Vec<Arrival> =
+            reader.by_ref().map(|job| job.expect("valid test input")).collect();
         assert_eq!(jobs.len(), 1);
         assert_eq!((jobs[0].at_ms, jobs[0].run_ms), (0, 90_000));
         assert_eq!(jobs[0].spec.pods.executors, 0);
@@ -460,8 +462,9 @@ mod tests {
     #[test]
     fn a_bad_row_names_its_line() {
         let pods = format!("{PODS}p2,lots,1,0,0,,BE,Running,6,9,7\n");
-        let mut reader = PodReader::new(pods.as_bytes(), "pods.csv", false).unwrap();
-        let error = reader.find_map(Result::err).unwrap().to_string();
+        let mut reader =
+            PodReader::new(pods.as_bytes(), "pods.csv", false).expect("valid test input");
+        let error = reader.find_map(Result::err).expect("valid test input").to_string();
         assert!(error.starts_with("pods.csv:4: `cpu_milli` is `lots`"), "{error}");
     }
 }

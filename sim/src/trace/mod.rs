@@ -182,9 +182,15 @@ impl Imported {
         }
     }
 
-    /// The scenario as YAML in the format `sparkq simulate` reads.
+    /// The scenario as YAML in the format `sparkq simulate` reads, its jobs listed one by one.
     pub fn to_yaml(&self, policy: Policy) -> String {
-        yaml::scenario(self, policy)
+        yaml::scenario(self, policy, None)
+    }
+
+    /// The scenario as YAML that names the trace (`workload: trace:`) instead of listing its
+    /// jobs: the cluster is written out, the jobs are read from `link` when the scenario runs.
+    pub fn to_yaml_linked(&self, policy: Policy, link: &source::TraceRef) -> String {
+        yaml::scenario(self, policy, Some(link))
     }
 }
 

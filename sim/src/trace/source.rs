@@ -186,9 +186,9 @@ mod tests {
 
     fn write(name: &str, text: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("sparkq-trace-source-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("valid test input");
         let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, text).expect("valid test input");
         path
     }
 
@@ -205,7 +205,7 @@ mod tests {
             ..TraceRef::default()
         };
         let origin = path.with_file_name("scenario.yaml").display().to_string();
-        let source = TraceSource::from_ref(&raw, &origin).unwrap();
+        let source = TraceSource::from_ref(&raw, &origin).expect("valid test input");
         assert_eq!(source.jobs, 2);
         let jobs: Vec<Arrival> = source.arrivals().collect();
         assert_eq!(jobs.len(), 2);
@@ -215,19 +215,25 @@ mod tests {
 
     #[test]
     fn a_bad_reference_says_what_was_expected() {
-        let both = TraceRef {
-            swf: Some("a".into()),
-            k8s_pods: Some("b".into()),
-            ..TraceRef::default()
-        };
-        assert!(TraceSource::from_ref(&both, "s.yaml").unwrap_err().contains("exactly one"));
+        let both =
+            TraceRef { swf: Some("a".into()), k8s_pods: Some("b".into()), ..TraceRef::default() };
+        assert!(
+            TraceSource::from_ref(&both, "s.yaml")
+                .expect_err("invalid test input")
+                .contains("exactly one")
+        );
         let missing = TraceRef { swf: Some("/no/such/file.swf".into()), ..TraceRef::default() };
-        let message = TraceSource::from_ref(&missing, "s.yaml").unwrap_err();
+        let message = TraceSource::from_ref(&missing, "s.yaml").expect_err("invalid test input");
         assert!(message.contains("/no/such/file.swf: cannot be read"), "{message}");
         let path = write("bad.swf", "; MaxProcs: 4\n1 0 -1 x 2\n");
         let bad = TraceRef { swf: Some(path.display().to_string()), ..TraceRef::default() };
-        let message = TraceSource::from_ref(&bad, "s.yaml").unwrap_err();
-        assert!(message.ends_with(":2: too few fields: the line has 5 fields, expected 18 \
-                                   whitespace-separated numbers (-1 for unknown)"), "{message}");
+        let message = TraceSource::from_ref(&bad, "s.yaml").expect_err("invalid test input");
+        assert!(
+            message.ends_with(
+                ":2: too few fields: the line has 5 fields, expected 18 \
+                                   whitespace-separated numbers (-1 for unknown)"
+            ),
+            "{message}"
+        );
     }
 }

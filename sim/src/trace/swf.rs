@@ -258,7 +258,7 @@ impl<R: BufRead> SwfReader<R> {
                     self.last_submit_ms = arrival.at_ms;
                     arrival.spec.id = JobId(self.next_id);
                     self.next_id += 1;
-                    return Ok(Some(arrival));
+                    return Ok(Some(*arrival));
                 }
                 Err(bad) if self.skip_bad_lines => {
                     self.skipped.add(format!("bad line: {}", bad.kind), number);
@@ -287,7 +287,7 @@ impl<R: BufRead> Iterator for SwfReader<R> {
 
 /// What one job line gave.
 enum Job {
-    Arrival(Arrival),
+    Arrival(Box<Arrival>),
     /// A well-formed line the import leaves out, with the reason.
     Skip(&'static str),
 }
@@ -371,7 +371,7 @@ fn parse_job(line: &str, rule: &PriorityRule) -> Result<Job, BadLine> {
     let priority = rule.priority(whole(14)?, whole(11)?, processors);
     let pod = Resources::pod(1000, memory_mib * MIB);
     let namespace: Arc<str> = Arc::from("default");
-    Ok(Job::Arrival(Arrival {
+    Ok(Job::Arrival(Box::new(Arrival {
         at_ms: submit_ms,
         spec: JobSpec {
             id: JobId(0),
@@ -386,7 +386,7 @@ fn parse_job(line: &str, rule: &PriorityRule) -> Result<Job, BadLine> {
         },
         run_ms,
         fail_after_ms: None,
-    }))
+    })))
 }
 
 /// A finite decimal number, as the archive writes them (`-1`, `1451`, `12.5`).
@@ -546,8 +546,8 @@ mod tests {
     }
 
     fn read(text: &str, skip: bool) -> (Vec<Result<Arrival, TraceError>>, Skipped) {
-        let mut reader =
-            SwfReader::new(text.as_bytes(), "t.swf", PriorityRule::default(), skip).unwrap();
+        let mut reader = SwfReader::new(text.as_bytes(), "t.swf", PriorityRule::default(), skip)
+            .expect("valid test input");
         let items: Vec<_> = reader.by_ref().collect();
         (items, reader.skipped().clone())
     }
@@ -561,7 +561,8 @@ mod tests {
             line(3, 6, 1, -1, -1)
         );
         let (items, skipped) = read(&text, false);
-        let jobs: Vec<Arrival> = items.into_iter().map(Result::unwrap).collect();
+        let jobs: Vec<Arrival> =
+            items.into_iter().map(|job| job.expect("valid test input")).collect();
         assert_eq!(jobs.len(), 2);
         assert_eq!(jobs[0].spec.pods.executors, 1);
         assert_eq!(jobs[1].spec.pods.executors, 2);
@@ -574,7 +575,7 @@ mod tests {
     fn a_short_line_is_an_error_with_its_number() {
         let text = format!("{HEADER}{}1 2 3\n", line(1, 0, 10, 4, 2));
         let (items, _) = read(&text, false);
-        let error = items.into_iter().find_map(Result::err).unwrap().to_string();
+        let error = items.into_iter().find_map(Result::err).expect("valid test input").to_string();
         assert!(error.starts_with("t.swf:4: too few fields"), "{error}");
     }
 
@@ -586,13 +587,13 @@ mod tests {
         assert_eq!(items.len(), 1);
         assert_eq!(skipped.count_matching("text where a number belongs"), 1);
         let (items, _) = read(&text, false);
-        let error = items.into_iter().find_map(Result::err).unwrap().to_string();
+        let error = items.into_iter().find_map(Result::err).expect("valid test input").to_string();
         assert!(error.contains("t.swf:4: field 2 (submit time) is `soon`"), "{error}");
     }
 
     #[test]
     fn priority_rules_match_queue_user_and_size() {
-        let rule: PriorityRule = "queue:2, size>=64".parse().unwrap();
+        let rule: PriorityRule = "queue:2, size>=64".parse().expect("valid test input");
         assert_eq!(rule.priority(2, 0, 1), Priority::High);
         assert_eq!(rule.priority(1, 0, 64), Priority::High);
         assert_eq!(rule.priority(1, 0, 63), Priority::Normal);
@@ -603,10 +604,11 @@ mod tests {
     #[test]
     fn missing_max_procs_is_an_error_unless_given() {
         let text = format!("; MaxNodes: 4\n{}", line(1, 0, 10, 4, 2));
-        let error = import(text.as_bytes(), "t.swf", "t", &SwfOptions::default()).unwrap_err();
+        let error = import(text.as_bytes(), "t.swf", "t", &SwfOptions::default())
+            .expect_err("invalid test input");
         assert!(error.to_string().contains("--processors 4"), "{error}");
         let options = SwfOptions { processors: Some(4), ..SwfOptions::default() };
-        let imported = import(text.as_bytes(), "t.swf", "t", &options).unwrap();
+        let imported = import(text.as_bytes(), "t.swf", "t", &options).expect("valid test input");
         assert_eq!(imported.pools[0].count, 4);
     }
 }

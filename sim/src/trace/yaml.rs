@@ -12,12 +12,13 @@ use sparkq_core::quantity::{format_bytes, format_cpu};
 use sparkq_core::{JobPods, Millis, Policy, Priority, Resources, TolerationOperator};
 
 use super::Imported;
+use super::source::TraceRef;
 use crate::scenario::POOL_LABEL;
 
 const MIB: i64 = 1 << 20;
 
-/// The scenario's YAML text.
-pub(super) fn scenario(imported: &Imported, policy: Policy) -> String {
+/// The scenario's YAML text: the jobs listed one by one, or, with `link`, the trace named.
+pub(super) fn scenario(imported: &Imported, policy: Policy, link: Option<&TraceRef>) -> String {
     let mut out = String::with_capacity(256 + imported.jobs.len() * 160);
     let _ = writeln!(out, "# Written by `sparkq import`: {}.", imported.description);
     for line in imported.skipped.to_string().lines() {
@@ -136,12 +137,26 @@ pub(super) fn scenario(imported: &Imported, policy: Policy) -> String {
     }
 
     let _ = writeln!(out, "workload:");
-    if imported.jobs.is_empty() {
+    if let Some(link) = link {
+        let _ = writeln!(out, "  trace:");
+        if let Some(path) = &link.swf {
+            let _ = writeln!(out, "    swf: {}", quoted(path));
+        }
+        if let Some(path) = &link.k8s_pods {
+            let _ = writeln!(out, "    k8s_pods: {}", quoted(path));
+        }
+        if let Some(rule) = &link.priority_rule {
+            let _ = writeln!(out, "    priority_rule: {}", quoted(rule));
+        }
+        if link.skip_bad_lines {
+            let _ = writeln!(out, "    skip_bad_lines: true");
+        }
+    } else if imported.jobs.is_empty() {
         let _ = writeln!(out, "  jobs: []");
     } else {
         let _ = writeln!(out, "  jobs:");
     }
-    for job in &imported.jobs {
+    for job in imported.jobs.iter().filter(|_| link.is_none()) {
         let spec = &job.spec;
         let _ = write!(
             out,
@@ -219,7 +234,7 @@ fn extended(resources: &Resources) -> String {
 
 /// Whole seconds as `90s`, anything else as `1500ms`.
 fn duration(ms: Millis) -> String {
-    if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{ms}ms") }
+    if ms.is_multiple_of(1000) { format!("{}s", ms / 1000) } else { format!("{ms}ms") }
 }
 
 /// A double-quoted YAML string (JSON's escapes are YAML's too).
