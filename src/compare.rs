@@ -43,10 +43,13 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     let mut choices: Vec<(String, RunOptions)> = args
         .policy
         .iter()
-        .map(|&policy| (policy.to_string(), RunOptions { policy: Some(policy), ..RunOptions::default() }))
+        .map(|&policy| {
+            (policy.to_string(), RunOptions { policy: Some(policy), ..RunOptions::default() })
+        })
         .collect();
     if args.legacy {
-        choices.push(("legacy".to_string(), RunOptions { all_legacy: true, ..RunOptions::default() }));
+        choices
+            .push(("legacy".to_string(), RunOptions { all_legacy: true, ..RunOptions::default() }));
     }
 
     let progress = Progress::new(choices.len() as u64, "runs");
@@ -57,7 +60,8 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                 let (scenario, progress) = (&scenario, &progress);
                 scope.spawn(move || {
                     let (outcome, records) = simulate(scenario, options);
-                    let summary = Summary::from_records(&records, outcome.seed, label, &scenario.name);
+                    let summary =
+                        Summary::from_records(&records, outcome.seed, label, &scenario.name);
                     progress.advance();
                     (label.clone(), records, summary)
                 })
@@ -76,7 +80,10 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         .with_context(|| format!("writing the comparison into {}", out.display()))?;
 
     println!("scenario {} · seed {}", scenario.name, scenario.seed);
-    println!("  {:<12} {:>8} {:>12} {:>12} {:>12}", "run", "jobs", "high p95 s", "normal p95 s", "cpu util");
+    println!(
+        "  {:<12} {:>8} {:>12} {:>12} {:>12}",
+        "run", "jobs", "high p95 s", "normal p95 s", "cpu util"
+    );
     for (label, _, summary) in &runs {
         let p95 = |s: &sparkq_reports::summary::GroupSummary| {
             s.wait_seconds.p95.map_or_else(|| "-".to_string(), |v| format!("{v:.0}"))

@@ -1,8 +1,9 @@
 //! The `sparkq` command line: simulate scenarios, import real workloads, compare policies,
 //! plan capacity, and serve the live adapter.
 
-mod import;
 mod compare;
+mod import;
+mod metrics_out;
 mod plan;
 mod progress;
 mod simulate;

@@ -125,7 +125,13 @@ pub fn run(args: &PlanArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| crate::default_out_dir(&format!("{}-plan", scenario.name)));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let input = PlanInput { scenario: &scenario.name, pool: &pool_name, slos: &args.slos, runs: &runs, answer };
+    let input = PlanInput {
+        scenario: &scenario.name,
+        pool: &pool_name,
+        slos: &args.slos,
+        runs: &runs,
+        answer,
+    };
     sparkq_reports::write_plan_report(&out, &input)
         .with_context(|| format!("writing the plan into {}", out.display()))?;
 

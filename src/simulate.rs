@@ -30,6 +30,19 @@ pub struct SimulateArgs {
     /// Where to write the results [default: out/<scenario name>/].
     #[arg(long)]
     pub out: Option<PathBuf>,
+
+    /// Also write the run's metrics as OpenMetrics samples with timestamps, for
+    /// `promtool tsdb create-blocks-from openmetrics`.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_out: Option<PathBuf>,
+
+    /// The wall-clock time of the run's time 0 in `--metrics-out`: Unix seconds or RFC 3339.
+    #[arg(long, value_name = "TIME", default_value = "2026-01-01T00:00:00Z")]
+    pub metrics_start: String,
+
+    /// The distance between two samples in `--metrics-out`, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub metrics_step: u64,
 }
 
 /// Reads the named scenario, or the embedded default one.
@@ -53,6 +66,14 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
 
     let out = args.out.clone().unwrap_or_else(|| crate::default_out_dir(&scenario.name));
     write_run(&out, &scenario, &records, &summary)?;
+    if let Some(path) = &args.metrics_out {
+        let timeline = crate::metrics_out::Timeline {
+            start_unix_ms: crate::metrics_out::parse_start(&args.metrics_start)?
+                .saturating_mul(1000),
+            step_ms: args.metrics_step.saturating_mul(1000),
+        };
+        crate::metrics_out::write(path, &records, timeline)?;
+    }
     print_summary(&out, &scenario, &summary, &records);
     Ok(())
 }

@@ -54,16 +54,31 @@ fn simulate_default_scenario_is_reproducible_and_reported() {
     let stdout = sparkq(&["simulate", "--out", a.to_str().expect("utf-8 path")]);
     assert!(stdout.contains("seed 42"), "{stdout}");
     sparkq(&["simulate", "--seed", "42", "--out", b.to_str().expect("utf-8 path")]);
-    for file in ["jobs.csv", "summary.json", "report.md", "report.html", "scenario.yaml", "run.json"] {
+    for file in
+        ["jobs.csv", "summary.json", "report.md", "report.html", "scenario.yaml", "run.json"]
+    {
         assert_eq!(read(&a.join(file)), read(&b.join(file)), "{file} differs between equal seeds");
     }
     sparkq(&["simulate", "--seed", "7", "--out", c.to_str().expect("utf-8 path")]);
-    assert_ne!(read(&a.join("jobs.csv")), read(&c.join("jobs.csv")), "another seed, other arrivals");
+    assert_ne!(
+        read(&a.join("jobs.csv")),
+        read(&c.join("jobs.csv")),
+        "another seed, other arrivals"
+    );
 
     // summary.json has what a planner reads, and report.md shows the same numbers.
     let summary: serde_json::Value =
         serde_json::from_slice(&read(&a.join("summary.json"))).expect("summary is JSON");
-    for key in ["jobs", "states", "wait_seconds", "bounded_slowdown_mean", "utilization", "makespan_seconds", "seed", "policy"] {
+    for key in [
+        "jobs",
+        "states",
+        "wait_seconds",
+        "bounded_slowdown_mean",
+        "utilization",
+        "makespan_seconds",
+        "seed",
+        "policy",
+    ] {
         assert!(summary.get(key).is_some(), "summary.json lacks {key}");
     }
     assert_eq!(summary["seed"], 42);
@@ -74,7 +89,11 @@ fn simulate_default_scenario_is_reproducible_and_reported() {
         .find(|line| line.contains("`wait_seconds.p95`"))
         .expect("report.md has the p95 row");
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    assert_eq!(cells[4].parse::<f64>().ok(), Some(p95), "report.md's normal p95 equals summary.json's");
+    assert_eq!(
+        cells[4].parse::<f64>().ok(),
+        Some(p95),
+        "report.md's normal p95 equals summary.json's"
+    );
     check_charts(&a, 5);
     let jobs = String::from_utf8(read(&a.join("jobs.csv"))).expect("utf-8");
     assert!(jobs.starts_with(

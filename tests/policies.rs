@@ -257,3 +257,98 @@ fn backfill_starts_a_short_job_early_only_when_it_cannot_delay_the_head() {
     let strict = run(&one_node("strict", &jobs));
     assert_eq!(admitted_min(&strict, "c"), Some(20));
 }
+
+/// Under `queue_scope: namespace` each namespace has its own queues: team a's blocked head (a2,
+/// 4 CPUs beside a1's 6) blocks only team a, so team b's 2-CPU job starts at 2m. With one pair
+/// of queues for the cluster it waits behind a2 until a1 ends at 10m.
+#[test]
+fn namespace_scope_confines_a_blocked_head_to_its_namespace() {
+    let line = |name: &str, ns: &str, submit: u64, cpus: u32| {
+        format!(
+            "    - {{ name: {name}, namespace: {ns}, submit: {submit}m, duration: 10m, \
+             spark: {{ driver: {{ cores: 2 }}, executor: {{ cores: 2, instances: {} }} }} }}\n",
+            cpus / 2 - 1
+        )
+    };
+    let jobs = [line("a1", "a", 0, 6), line("a2", "a", 1, 4), line("b1", "b", 2, 2)].concat();
+    let scoped = run(&one_node("{ name: strict, queue_scope: namespace }", &jobs));
+    assert_eq!(admitted_min(&scoped, "b1"), Some(2));
+    assert_eq!(admitted_min(&scoped, "a2"), Some(10));
+    let shared = run(&one_node("strict", &jobs));
+    assert_eq!(admitted_min(&shared, "b1"), Some(10));
+}
+
+/// `head_timeout: 5m, head_retries: 1` on one 8-CPU node held by an 8-CPU job for an hour.
+/// b (4 CPUs) blocks from 1m; at 6m it goes to the back behind c, which then blocks from 6m;
+/// at 11m c goes back and b blocks again from 11m; at 16m b has used its retry and is
+/// cancelled, and c, blocked again from 16m, is cancelled at 21m.
+#[test]
+fn head_timeout_sends_the_head_back_then_cancels_it_with_its_reason() {
+    let jobs = [
+        job_line("hog", "normal", 0, 8, 60),
+        job_line("b", "normal", 1, 4, 10),
+        job_line("c", "normal", 2, 4, 10),
+    ]
+    .concat();
+    let records = run(&one_node("{ name: strict, head_timeout: 5m, head_retries: 1 }", &jobs));
+    for (name, cancelled_min) in [("b", 16), ("c", 21)] {
+        let j = job(&records, name);
+        assert_eq!(j.phase, Phase::Cancelled, "{name}");
+        assert_eq!(j.finished_ms, Some(cancelled_min * MIN), "{name}");
+        let reason = j.reason.clone().unwrap_or_default();
+        assert!(reason.contains("insufficient cpu"), "{name}: {reason}");
+    }
+}
+
+/// Two 8-CPU nodes and a quota of 8 CPUs for namespace a. a1 (6 CPUs) runs from 0 to 10m; a2
+/// (4 CPUs) at 1m would fit on the cluster but not in the quota, so it waits ("quota team-a"),
+/// and under `strict` b1 (namespace b) waits behind it. At the 5m horizon both still wait with
+/// those reasons; without a horizon a2 and b1 start at 10m.
+#[test]
+fn quota_holds_a_job_back_and_names_itself() {
+    let line = |name: &str, ns: &str, submit: u64, cpus: u32| {
+        format!(
+            "    - {{ name: {name}, namespace: {ns}, submit: {submit}m, duration: 10m, \
+             spark: {{ driver: {{ cores: 2 }}, executor: {{ cores: 2, instances: {} }} }} }}\n",
+            cpus / 2 - 1
+        )
+    };
+    let jobs = [line("a1", "a", 0, 6), line("a2", "a", 1, 4), line("b1", "b", 2, 2)].concat();
+    let scenario = |horizon: &str| {
+        format!(
+            "name: q\n{horizon}policy: {{ name: strict, quotas: [{{ name: team-a, namespace: a, cpu: 8 }}] }}\n\
+             cluster:\n  pools:\n    - {{ name: n, count: 2, cpu: 8, memory: 32Gi }}\nworkload:\n  jobs:\n{jobs}"
+        )
+    };
+    let cut = run(&scenario("horizon: 5m\n"));
+    assert_eq!(job(&cut, "a2").phase, Phase::Queued);
+    assert_eq!(job(&cut, "a2").reason.as_deref(), Some("quota team-a"));
+    assert_eq!(job(&cut, "b1").reason.as_deref(), Some("behind a2"));
+    let full = run(&scenario(""));
+    assert_eq!(admitted_min(&full, "a2"), Some(10));
+    assert_eq!(admitted_min(&full, "b1"), Some(10));
+}
+
+/// Two 4-CPU nodes, each half taken by a 2-CPU background pod: 4 CPUs free in all, 2 per node.
+/// A job of a 1-CPU driver and one 3-CPU executor (4 in all) would fit in sum but its executor
+/// fits on no node: "fragmented". A 6-CPU job is short of 2 CPUs: "insufficient cpu (2 short)".
+#[test]
+fn waiting_reasons_tell_fragmentation_from_shortage() {
+    let yaml = "
+name: reasons
+horizon: 1m
+policy: best-effort
+cluster:
+  pools:
+    - { name: n, count: 2, cpu: 4, memory: 32Gi }
+  background:
+    - { name: other, count: 2, cpu: 2, memory: 1Gi }
+workload:
+  jobs:
+    - { name: split, duration: 10m, spark: { driver: { cores: 1 }, executor: { cores: 3, instances: 1 } } }
+    - { name: big, duration: 10m, spark: { driver: { cores: 2 }, executor: { cores: 2, instances: 2 } } }
+";
+    let records = run(yaml);
+    assert_eq!(job(&records, "split").reason.as_deref(), Some("fragmented"));
+    assert_eq!(job(&records, "big").reason.as_deref(), Some("insufficient cpu (2 short)"));
+}

@@ -16,14 +16,13 @@ fn admission_order(path: &Path) -> String {
     jobs.sort_by_key(|j| (j.admitted_ms.is_none(), j.admitted_ms, j.id));
     let mut text = format!("# seed {} policy {}\n", outcome.seed, outcome.policy);
     for job in jobs {
-        let admitted = job.admitted_ms.map_or_else(|| "-".to_string(), |ms| format!("{:.3}", ms as f64 / 1000.0));
+        let admitted = job
+            .admitted_ms
+            .map_or_else(|| "-".to_string(), |ms| format!("{:.3}", ms as f64 / 1000.0));
         let _ = writeln!(
             text,
             "{admitted:>12} {:<28} {:<6} {:<12} {}",
-            job.name,
-            job.priority,
-            job.flow,
-            job.phase
+            job.name, job.priority, job.flow, job.phase
         );
     }
     text
