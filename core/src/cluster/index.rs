@@ -105,7 +105,12 @@ impl ClassIndex {
         self.tree[at] = offer;
         while at > 1 {
             at /= 2;
-            self.tree[at] = Offer::join(self.tree[2 * at], self.tree[2 * at + 1]);
+            let joined = Offer::join(self.tree[2 * at], self.tree[2 * at + 1]);
+            if self.tree[at] == joined {
+                // Nothing above changes either.
+                break;
+            }
+            self.tree[at] = joined;
         }
     }
 
@@ -127,8 +132,13 @@ impl ClassIndex {
             return None;
         }
         let mut best: Option<(i128, NodeId)> = None;
-        let mut stack = vec![1usize];
-        while let Some(at) = stack.pop() {
+        // Depth-first, so at most two entries per level wait: a fixed stack, no allocation.
+        let mut stack = [0usize; 2 * usize::BITS as usize];
+        stack[0] = 1;
+        let mut depth = 1;
+        while depth > 0 {
+            depth -= 1;
+            let at = stack[depth];
             let offer = self.tree[at];
             if !offer.could_hold(cpu_millis, memory_bytes, pods) {
                 continue;
@@ -163,13 +173,10 @@ impl ClassIndex {
                 Prefer::HighestKey => self.tree[left].key_max >= self.tree[right].key_max,
                 Prefer::LowestKey => self.tree[left].key_min <= self.tree[right].key_min,
             };
-            if left_first {
-                stack.push(right);
-                stack.push(left);
-            } else {
-                stack.push(left);
-                stack.push(right);
-            }
+            let (first, second) = if left_first { (left, right) } else { (right, left) };
+            stack[depth] = second;
+            stack[depth + 1] = first;
+            depth += 2;
         }
         best.map(|(_, id)| id)
     }
