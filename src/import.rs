@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use sparkq_core::Policy;
 use sparkq_core::quantity::parse_bytes;
+use sparkq_sim::trace::source::TraceRef;
 use sparkq_sim::trace::swf::{PriorityRule, SwfOptions};
 use sparkq_sim::trace::{self, Imported};
 
@@ -31,12 +32,25 @@ pub enum Source {
     Cluster(ClusterArgs),
 }
 
+/// Traces longer than this are named by the scenario rather than listed in it: a scenario
+/// file of tens of thousands of jobs is slow to read and past the YAML reader's limits.
+pub const INLINE_JOBS_MAX: usize = 5_000;
+
 /// Options every import shares.
 #[derive(Debug, Args)]
 pub struct Output {
     /// Where to write the scenario [default: stdout].
     #[arg(long)]
     pub out: Option<PathBuf>,
+
+    /// Name the trace in the scenario (`workload: trace:`) instead of listing its jobs; the
+    /// default for traces of more than 5,000 jobs.
+    #[arg(long, conflicts_with = "inline")]
+    pub link: bool,
+
+    /// List every job in the scenario, however many.
+    #[arg(long)]
+    pub inline: bool,
 
     /// The policy the scenario names: strict, weighted, best-effort or backfill.
     #[arg(long, default_value = "strict")]
@@ -106,7 +120,13 @@ pub fn run(args: &ImportArgs) -> Result<()> {
     match &args.source {
         Source::Swf(args) => {
             let imported = import_swf(args)?;
-            finish(&imported, &args.output)
+            let link = TraceRef {
+                swf: Some(absolute(&args.trace)?),
+                priority_rule: Some(args.priority_rule.clone()).filter(|rule| rule != "normal"),
+                skip_bad_lines: args.skip_bad_lines,
+                ..TraceRef::default()
+            };
+            finish(&imported, &args.output, Some(&link))
         }
         Source::K8sTrace(args) => {
             let nodes = trace::open_text(&args.nodes)?;
@@ -119,7 +139,12 @@ pub fn run(args: &ImportArgs) -> Result<()> {
                 &trace::scenario_name(&args.pods, "k8s-trace"),
                 args.skip_bad_lines,
             )?;
-            finish(&imported, &args.output)
+            let link = TraceRef {
+                k8s_pods: Some(absolute(&args.pods)?),
+                skip_bad_lines: args.skip_bad_lines,
+                ..TraceRef::default()
+            };
+            finish(&imported, &args.output, Some(&link))
         }
         Source::Cluster(args) => {
             let nodes = trace::read_text(&args.nodes)?;
@@ -133,7 +158,7 @@ pub fn run(args: &ImportArgs) -> Result<()> {
                 pods.as_ref().map(|(text, origin)| (text.as_str(), origin.as_str())),
                 &trace::scenario_name(&args.nodes, "cluster"),
             )?;
-            finish(&imported, &args.output)
+            finish(&imported, &args.output, None)
         }
     }
 }
@@ -164,9 +189,30 @@ fn import_swf(args: &SwfArgs) -> Result<Imported> {
     Ok(imported)
 }
 
-/// Reports what was imported and skipped on stderr, and writes the scenario.
-fn finish(imported: &Imported, output: &Output) -> Result<()> {
-    let text = imported.to_yaml(output.policy);
+/// The path as an absolute one, so that the scenario finds the trace wherever it is written.
+fn absolute(path: &Path) -> Result<String> {
+    let absolute = std::path::absolute(path)
+        .with_context(|| format!("finding the absolute path of {}", path.display()))?;
+    Ok(absolute.display().to_string())
+}
+
+/// Reports what was imported and skipped on stderr, and writes the scenario: listing the jobs,
+/// or naming the trace (`link`) when asked or when the trace is long.
+fn finish(imported: &Imported, output: &Output, link: Option<&TraceRef>) -> Result<()> {
+    let long = imported.jobs.len() > INLINE_JOBS_MAX && !output.inline;
+    let text = match link {
+        Some(link) if output.link || long => {
+            if long && !output.link {
+                eprintln!(
+                    "{} jobs: the scenario names the trace instead of listing them (--inline \
+                     lists them)",
+                    imported.jobs.len()
+                );
+            }
+            imported.to_yaml_linked(output.policy, link)
+        }
+        _ => imported.to_yaml(output.policy),
+    };
     eprintln!("imported {}", imported.description);
     eprintln!("{}", imported.skipped);
     for note in &imported.notes {

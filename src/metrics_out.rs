@@ -596,6 +596,9 @@ fn write_wait_histogram(
 
 #[cfg(test)]
 mod tests {
+    use sparkq_core::{JobId, Resources};
+    use sparkq_sim::record::{BlockedInterval, CapacitySample, JobRecord};
+
     use super::*;
 
     /// 2026-01-01T00:00:00Z, the default `--metrics-start`.
@@ -608,5 +611,81 @@ mod tests {
         assert_eq!(parse_start("2026-01-01T01:30:00+01:30").ok(), Some(DEFAULT_START_UNIX_SECONDS));
         assert_eq!(parse_start("2024-02-29T12:00:00.5Z").ok(), Some(1_709_208_000));
         assert!(parse_start("yesterday").is_err());
+    }
+
+    fn job(id: u64, priority: Priority, times: [Option<Millis>; 4], phase: Phase) -> JobRecord {
+        let [submitted, admitted, started, finished] = times;
+        JobRecord {
+            id: JobId(id),
+            name: format!("job-{id}").into(),
+            namespace: "team".into(),
+            domain: "reports".into(),
+            priority,
+            flow: Flow::Orchestrated,
+            submitted_ms: submitted.unwrap_or(0),
+            admitted_ms: admitted,
+            started_ms: started,
+            finished_ms: finished,
+            phase,
+            reason: None,
+            run_ms: 60_000,
+            request: Resources { cpu_millis: 3000, memory_bytes: 1 << 30, ..Resources::default() },
+            never_progressed: false,
+        }
+    }
+
+    /// A high job runs first for a minute while a normal one waits behind it, blocked.
+    #[test]
+    fn a_short_run_gives_the_exporters_series_at_each_step() {
+        let s = |seconds: u64| Some(seconds * 1000);
+        let records = RunRecords {
+            jobs: vec![
+                job(1, Priority::High, [s(0), s(0), s(0), s(60)], Phase::Succeeded),
+                job(2, Priority::Normal, [s(0), s(60), s(60), s(120)], Phase::Succeeded),
+            ],
+            blocked: vec![BlockedInterval {
+                namespace: None,
+                priority: Priority::Normal,
+                job: JobId(2),
+                from_ms: 0,
+                to_ms: 60_000,
+                reason: "insufficient cpu".into(),
+                idle: Resources { cpu_millis: 1000, memory_bytes: 3 << 30, ..Resources::default() },
+            }],
+            capacity: vec![CapacitySample {
+                at_ms: 0,
+                capacity: Resources {
+                    cpu_millis: 4000,
+                    memory_bytes: 16 << 30,
+                    ..Resources::default()
+                },
+            }],
+            end_ms: 120_000,
+        };
+        let text = render(&records, Timeline { start_unix_ms: 1_000_000_000_000, step_ms: 30_000 });
+        for line in [
+            r#"sparkq_queue_jobs{priority="normal"} 1 1000000030.000"#,
+            r#"sparkq_queue_jobs{priority="normal"} 0 1000000060.000"#,
+            r#"sparkq_queue_head_age_seconds{priority="normal"} 30 1000000030.000"#,
+            r#"sparkq_head_blocked_seconds{priority="normal"} 30 1000000030.000"#,
+            r#"sparkq_head_blocked_seconds{priority="normal"} 0 1000000060.000"#,
+            r#"sparkq_idle_cpu_cores_while_blocked 1 1000000030.000"#,
+            r#"sparkq_admissions_total{priority="high",flow="orchestrated"} 1 1000000000.000"#,
+            r#"sparkq_admissions_total{priority="normal",flow="orchestrated"} 1 1000000060.000"#,
+            r#"sparkq_job_wait_seconds_bucket{priority="normal",le="32.0"} 0 1000000060.000"#,
+            r#"sparkq_job_wait_seconds_bucket{priority="normal",le="64.0"} 1 1000000060.000"#,
+            r#"sparkq_job_wait_seconds_sum{priority="normal"} 60 1000000060.000"#,
+            r#"sparkq_cluster_cpu_cores{kind="allocatable"} 4 1000000090.000"#,
+            r#"sparkq_cluster_cpu_cores{kind="requested"} 3 1000000090.000"#,
+            r#"sparkq_usage_cpu_cores{namespace="team",domain="reports",priority="normal"} 3 1000000090.000"#,
+            r#"sparkq_job_cpu_cores{namespace="team",job="job-2"} 3 1000000090.000"#,
+            r#"sparkq_jobs{phase="succeeded"} 2 1000000120.000"#,
+            r#"sparkq_leader 1 1000000120.000"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+        }
+        // Per-job series exist only while the job holds capacity.
+        assert!(!text.contains(r#"job="job-2"} 3 1000000030.000"#));
+        assert!(text.ends_with("# EOF\n"));
     }
 }

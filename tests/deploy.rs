@@ -195,7 +195,7 @@ mod helm {
                 before = before.trim_end().to_owned();
             }
             pieces.push((false, before));
-            let close = after_open.find("}}").ok_or("an action is not closed")?;
+            let close = action_end(after_open).ok_or("an action is not closed")?;
             let mut action = &after_open[..close];
             trim_next = action.ends_with('-');
             if trim_left {
@@ -216,6 +216,24 @@ mod helm {
         }
         pieces.push((false, last));
         Ok(pieces)
+    }
+
+    /// Where an action's `}}` is, past any quoted string holding braces.
+    fn action_end(text: &str) -> Option<usize> {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        let mut quote: Option<u8> = None;
+        while i + 1 < bytes.len() {
+            match (quote, bytes[i]) {
+                (Some(_), b'\\') => i += 1,
+                (Some(q), c) if c == q => quote = None,
+                (None, b'"' | b'`') => quote = Some(bytes[i]),
+                (None, b'}') if bytes[i + 1] == b'}' => return Some(i),
+                _ => {}
+            }
+            i += 1;
+        }
+        None
     }
 
     fn parse(text: &str) -> Result<Vec<Node>, String> {
@@ -550,6 +568,21 @@ mod helm {
                 _ => return Err(format!("`{name}` is outside the subset this renderer supports")),
             })
         }
+    }
+
+    /// Regression: `{{ "}}" }}`, how a chart writes Prometheus' own `{{ ... }}` templates,
+    /// once ended the action at the quoted braces.
+    #[test]
+    fn braces_inside_quoted_strings_do_not_end_an_action() {
+        let nodes = parse(r#"a {{ "{{" }} $labels.x {{ "}}" }} b{{- if .on }} on{{ end }}"#)
+            .expect("parses");
+        let release =
+            Release { name: "r".into(), namespace: "n".into(), api_versions: BTreeSet::new() };
+        let defines = BTreeMap::new();
+        let root = json!({"on": true});
+        let renderer =
+            Renderer { defines: &defines, root: &root, release: &release, dir: Path::new(".") };
+        assert_eq!(renderer.nodes(&nodes, &root).as_deref(), Ok("a {{ $labels.x }} b on"));
     }
 
     fn base64(bytes: &[u8]) -> String {
@@ -1182,5 +1215,116 @@ pub fn check_metrics(promtool: &Path, exposition: &str) {
     assert!(
         findings.is_empty() && (output.status.success() || !report.contains("error")),
         "promtool check metrics:\n{report}\n{exposition}"
+    );
+}
+
+/// The alerts fire on the series that should fire them and stay quiet otherwise, under
+/// `promtool test rules`.
+#[test]
+fn promtool_fires_each_alert_when_it_should() {
+    let Some(promtool) = promtool() else { return };
+    let groups = rule_groups();
+    let rules: Vec<Value> = groups["groups"][0]["rules"].as_array().cloned().unwrap_or_default();
+    // An alert's expected annotations: its templates expanded for the series below.
+    let annotations = |alert: &str| {
+        let rule = rules.iter().find(|r| r["alert"] == alert).expect("the alert exists");
+        let mut expanded = serde_json::Map::new();
+        for (key, text) in rule["annotations"].as_object().cloned().unwrap_or_default() {
+            let text = text
+                .as_str()
+                .unwrap_or_default()
+                .replace("{{ $labels.priority }}", "high")
+                .replace("{{ $labels.reason }}", "never_fits")
+                .replace("{{ $value | humanizeDuration }}", "40m 0s");
+            expanded.insert(key, Value::String(text));
+        }
+        Value::Object(expanded)
+    };
+    let alert = |name: &str, eval: &str, labels: Value| {
+        json!({"eval_time": eval, "alertname": name,
+               "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations(name)}]})
+    };
+    let quiet =
+        |name: &str, eval: &str| json!({"eval_time": eval, "alertname": name, "exp_alerts": []});
+    let tests = json!({
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                // The high head blocked for 40 minutes and counting; the queue moves otherwise.
+                "interval": "1m",
+                "input_series": [
+                    {"series": "sparkq_leader{instance=\"a\"}", "values": "1x60"},
+                    {"series": "sparkq_head_blocked_seconds{instance=\"a\",priority=\"high\"}", "values": "0+60x60"},
+                    {"series": "sparkq_queue_jobs{instance=\"a\",priority=\"high\"}", "values": "3x60"},
+                    {"series": "sparkq_admissions_total{instance=\"a\",priority=\"normal\",flow=\"orchestrated\"}", "values": "0+1x60"},
+                    {"series": "sparkq_rejections_total{instance=\"a\",reason=\"never_fits\"}", "values": "0 0 0 1x57"},
+                ],
+                "alert_rule_test": [
+                    quiet("SparkqQueueHeadBlocked", "20m"),
+                    alert("SparkqQueueHeadBlocked", "40m", json!({"severity": "warning", "priority": "high"})),
+                    quiet("SparkqJobsWaitingNoneAdmitted", "40m"),
+                    quiet("SparkqJobsRejected", "2m"),
+                    alert("SparkqJobsRejected", "5m", json!({"severity": "info", "reason": "never_fits"})),
+                    quiet("SparkqAdapterDown", "40m"),
+                    quiet("SparkqNoLeader", "40m"),
+                    quiet("SparkqSeveralLeaders", "40m"),
+                ],
+            },
+            {
+                // Jobs wait and the admissions counter is flat; a stale replica keeps an old
+                // queue length, which must not count.
+                "interval": "1m",
+                "input_series": [
+                    {"series": "sparkq_leader{instance=\"a\"}", "values": "1x60"},
+                    {"series": "sparkq_leader{instance=\"b\"}", "values": "0x60"},
+                    {"series": "sparkq_queue_jobs{instance=\"a\",priority=\"normal\"}", "values": "2x60"},
+                    {"series": "sparkq_queue_jobs{instance=\"b\",priority=\"normal\"}", "values": "9x60"},
+                    {"series": "sparkq_admissions_total{instance=\"a\",priority=\"normal\",flow=\"orchestrated\"}", "values": "5x60"},
+                ],
+                "alert_rule_test": [
+                    alert("SparkqJobsWaitingNoneAdmitted", "10m", json!({"severity": "warning"})),
+                    quiet("SparkqNoLeader", "10m"),
+                ],
+            },
+            {
+                // Nothing exports: the adapter is down. Then replicas without a leader, then two.
+                "interval": "1m",
+                "input_series": [
+                    {"series": "up{job=\"other\"}", "values": "1x30"},
+                ],
+                "alert_rule_test": [alert("SparkqAdapterDown", "10m", json!({"severity": "critical"}))],
+            },
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": "sparkq_leader{instance=\"a\"}", "values": "0x30"},
+                    {"series": "sparkq_leader{instance=\"b\"}", "values": "0x30"},
+                ],
+                "alert_rule_test": [alert("SparkqNoLeader", "10m", json!({"severity": "critical"}))],
+            },
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": "sparkq_leader{instance=\"a\"}", "values": "1x30"},
+                    {"series": "sparkq_leader{instance=\"b\"}", "values": "1x30"},
+                ],
+                "alert_rule_test": [alert("SparkqSeveralLeaders", "10m", json!({"severity": "warning"}))],
+            },
+        ],
+    });
+    let dir = temp_dir("rule-tests");
+    std::fs::write(dir.join("rules.yaml"), serde_json::to_string_pretty(&groups).expect("json"))
+        .expect("written");
+    let file = dir.join("tests.yaml");
+    std::fs::write(&file, serde_json::to_string_pretty(&tests).expect("json")).expect("written");
+    let output =
+        Command::new(promtool).args(["test", "rules"]).arg(&file).output().expect("promtool runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "promtool test rules:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -166,6 +166,7 @@ fn ten_five_pod_jobs_start_three_at_a_time_and_never_without_executors() {
 ///  - 30m: jobs 3, 4 end (10 places); jobs 5 and 6 start, job 7 gets 2;
 ///  - 40m: jobs 5, 6 end; job 7 gets 2 (starts), jobs 8 and 9 start;
 ///  - 50m: jobs 7 to 9 end; job 10 starts.
+///
 /// Drivers sit idle holding places meanwhile: the last job starts at 50m instead of 30m.
 #[test]
 fn legacy_flow_lets_drivers_start_without_their_executors() {

@@ -344,6 +344,36 @@ fn skip_bad_lines_counts_what_it_skipped_and_why() {
 }
 
 #[test]
+fn odd_lines_never_panic_the_reader() {
+    let odd = [
+        "1 0 -1 99999999999999999999999 1 -1 -1 -1 -1 -1 1 1 1 -1 -1 -1 -1 -1",
+        "99999999999999999999999 0 -1 1 1 -1 -1 -1 -1 -1 1 1 1 -1 -1 -1 -1 -1",
+        "2 0 -1 1 99999999999 -1 -1 -1 -1 99999999999999999 1 1 1 -1 -1 -1 -1 -1",
+        "3 0 -1 1.5 2.5 -1 -1 -1 -1 -1 1 1 1 -1 -1 -1 -1 -1",
+        "4 0 -1 nan 1 -1 -1 -1 -1 -1 1 1 1 -1 -1 -1 -1 -1",
+        "5 1e3 -1 1 1 -1 -1 -1 -1 -1 1 1 1 -1 -1 -1 -1 -1",
+        "6 0 -1 1 1 -1 -1 -1 -1 -1 1 1 1 -1 -1 -1 -1 -1 7",
+        "7 -- -1 1 1 -1 -1 -1 -1 -1 1 1 1 -1 -1 -1 -1 -1",
+        "8 0 -1 1 1 -1 -1 -1 -1 -1 1 1 1 -1 -1 -1 -1 ünïcode",
+        "\u{0} \t",
+    ];
+    for (index, line) in odd.iter().enumerate() {
+        let text = format!("; MaxProcs: 4\n{line}\n");
+        for skip in [false, true] {
+            let options = trace::swf::SwfOptions { skip_bad_lines: skip, ..Default::default() };
+            let result = trace::swf::import(text.as_bytes(), "odd.swf", "odd", &options);
+            if let Ok(imported) = &result {
+                let _ = imported.to_yaml(Policy::Strict);
+            }
+            if !skip {
+                let bad = result.as_ref().err().map(ToString::to_string).unwrap_or_default();
+                assert!(result.is_ok() || bad.starts_with("odd.swf:2:"), "line {index}: {bad}");
+            }
+        }
+    }
+}
+
+#[test]
 fn a_header_without_max_procs_needs_a_size() {
     let output = import_text("nosize.swf", GOOD_LINE, &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -475,6 +505,7 @@ fn the_k8s_trace_imports_through_the_command_line() {
         "k8s-trace",
         nodes.to_str().unwrap_or(""),
         pods.to_str().unwrap_or(""),
+        "--inline",
         "--out",
         out.to_str().unwrap_or(""),
     ]);

@@ -7,7 +7,8 @@
 //! and times capacity freed (a pod removed) to driver pod created, end to end over HTTP.
 //! Resident memory is read from `/proc/self/status` after each part.
 //!
-//! `cargo bench -p sparkq-adapter-k8s --bench admission` (add `-- --quick` for part 1 only).
+//! `cargo bench -p sparkq-adapter-k8s --bench admission` (add `-- --quick` for part 1 only,
+//! `-- --e2e` for part 2 only).
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,15 @@ use sparkq_core::{JobId, Scheduler, SchedulerConfig};
 
 const NODES: usize = 5_000;
 const PODS: usize = 100_000;
+
+/// `SPARKQ_BENCH_SCALE=k` divides part 2's nodes and pods by `k`, to see how latency scales.
+fn e2e_scale() -> usize {
+    std::env::var("SPARKQ_BENCH_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|k| *k > 0)
+        .unwrap_or(1)
+}
 
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -34,17 +44,17 @@ fn rss_mib() -> f64 {
 fn node_json(i: usize) -> serde_json::Value {
     json!({
         "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": format!("node-{i:05}"), "labels": {"pool": if i % 10 == 0 { "big" } else { "general" }}},
+        "metadata": {"name": format!("node-{i:05}"), "labels": {"pool": if i.is_multiple_of(10) { "big" } else { "general" }}},
         "status": {"allocatable": {"cpu": "32", "memory": "128Gi", "pods": "110"},
             "conditions": [{"type": "Ready", "status": "True"}]},
     })
 }
 
-fn pod_json(i: usize) -> serde_json::Value {
+fn pod_json(i: usize, nodes: usize) -> serde_json::Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": format!("bg-{i:06}"), "namespace": "background"},
-        "spec": {"nodeName": format!("node-{:05}", i % NODES), "containers": [{"name": "c", "image": "x",
+        "spec": {"nodeName": format!("node-{:05}", i % nodes), "containers": [{"name": "c", "image": "x",
             "resources": {"requests": {"cpu": "1", "memory": "4Gi"}}}]},
         "status": {"phase": "Running"},
     })
@@ -88,7 +98,7 @@ fn core_part() {
         }
     }
     for i in 0..PODS {
-        let pod: Pod = serde_json::from_value(pod_json(i)).unwrap_or_default();
+        let pod: Pod = serde_json::from_value(pod_json(i, NODES)).unwrap_or_default();
         let request = pod_request(&pod);
         scheduler.add_pod(&format!("node-{:05}", i % NODES), &request);
     }
@@ -167,11 +177,12 @@ async fn end_to_end_part() {
     let Ok(server) = TestApiServer::start().await else { return };
     // Nodes hold 20 one-core pods each; the last node is nearly full so freeing one pod there
     // is what lets the waiting job in.
-    for i in 0..NODES {
+    let (nodes, pods) = (NODES / e2e_scale(), PODS / e2e_scale());
+    for i in 0..nodes {
         let _ = server.create(node_json(i));
     }
-    for i in 0..PODS {
-        let _ = server.create(pod_json(i));
+    for i in 0..pods {
+        let _ = server.create(pod_json(i, nodes));
     }
     let rss_server = rss_mib();
     let settings = Settings {
@@ -194,9 +205,11 @@ async fn end_to_end_part() {
     let client = server.client();
     let jobs: kube::Api<SparkJob> = kube::Api::namespaced(client, "bench");
 
-    // A job needing 13 cores in one executor: no node has them (32 − 20 = 12 free) until a
-    // background pod on some node ends.
+    // A job needing 13 cores in one executor: no node has them (32 − 20 = 12 free) until
+    // background pods on some node end.
     let mut latencies = Vec::new();
+    let mut removal = Vec::new();
+    let mut adapter_share = Vec::new();
     for round in 0..20 {
         let name = format!("wide-{round}");
         let job = SparkJob::new(&name, spec(1, 13));
@@ -205,7 +218,12 @@ async fn end_to_end_part() {
             return;
         }
         // Wait until it is queued (the adapter has its complete view and has taken it in).
+        let waiting = Instant::now();
         loop {
+            if waiting.elapsed() > Duration::from_secs(120) {
+                println!("{name}: not queued after 120 s");
+                return;
+            }
             let phase = server
                 .get_json("SparkJob", "bench", &name)
                 .and_then(|j| j["status"]["phase"].as_str().map(str::to_owned));
@@ -216,20 +234,33 @@ async fn end_to_end_part() {
         }
         if round == 0 {
             println!(
-                "adapter ready and first job queued after {:?} (initial list of {PODS} pods)",
+                "adapter ready and first job queued after {:?} (initial list of {pods} pods)",
                 started.elapsed()
             );
         }
-        let victim = format!("bg-{:06}", round);
+        // Two background pods of one node end: 14 cores free there, room for the driver
+        // (which the spread rule puts on the emptiest node) and the 13-core executor.
         let freed = Instant::now();
-        server.remove("Pod", "background", &victim);
+        for victim in [round, round + nodes] {
+            server.remove("Pod", "background", &format!("bg-{victim:06}"));
+        }
+        removal.push(freed.elapsed());
         let driver = format!("{name}-driver");
         while server.get_json("Pod", "bench", &driver).is_none() {
+            if freed.elapsed() > Duration::from_secs(30) {
+                println!("{name}: no driver 30 s after capacity was freed");
+                return;
+            }
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
         latencies.push(freed.elapsed());
+        if let Some(removed) = removal.last() {
+            adapter_share.push(freed.elapsed().saturating_sub(*removed));
+        }
     }
     report("capacity freed -> driver pod created (end to end over HTTP)", latencies);
+    report("  of which the test server's own removal of the two pods", removal);
+    report("  of which the adapter (removal done -> driver pod created)", adapter_share);
     println!(
         "RSS: test server with the cluster {:.0} MiB, with the adapter running {:.0} MiB (adapter ~{:.0} MiB)",
         rss_server,
@@ -241,7 +272,9 @@ async fn end_to_end_part() {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    core_part();
+    if !std::env::args().any(|a| a == "--e2e") {
+        core_part();
+    }
     if quick {
         return;
     }

@@ -273,6 +273,9 @@ async fn get_job(
 }
 
 /// `DELETE`: cancels the job by deleting its SparkJob; what it launched goes with it.
+///
+/// TODO(#5): a cancelled job leaves no record behind (the SparkJob is gone). A `cancel` field
+/// in the spec, turned into the `cancelled` phase by the controller, would keep one.
 async fn cancel(
     State(state): State<ApiState>,
     Path((namespace, name)): Path<(String, String)>,

@@ -102,10 +102,11 @@ impl Metrics {
         };
         {
             let mut r = lock(&metrics.registry);
+            r.register("queue_jobs", "Jobs waiting, per priority", metrics.queue_jobs.clone());
             r.register(
-                "queue_jobs",
+                "namespace_queue_jobs",
                 "Jobs waiting, per namespace and priority",
-                metrics.queue_jobs.clone(),
+                metrics.namespace_queue_jobs.clone(),
             );
             r.register(
                 "queue_head_age_seconds",
@@ -205,4 +206,44 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Label pairs from `(name, value)`s.
 pub fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
     pairs.into_iter().map(|(k, v)| (k, v.to_owned())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_name_is_in_the_exposition() {
+        let m = Metrics::new();
+        let p = labels([("priority", "high")]);
+        m.queue_jobs.get_or_create(&p).set(2);
+        m.namespace_queue_jobs
+            .get_or_create(&labels([("namespace", "a"), ("priority", "high")]))
+            .set(2);
+        m.queue_head_age_seconds.get_or_create(&p).set(1.5);
+        m.job_wait_seconds.get_or_create(&p).observe(3.0);
+        m.admissions.get_or_create(&labels([("priority", "high"), ("flow", "orchestrated")])).inc();
+        m.rejections.get_or_create(&labels([("reason", "invalid")])).inc();
+        m.cancellations.get_or_create(&labels([("reason", "deleted")])).inc();
+        m.jobs.get_or_create(&labels([("phase", "queued")])).set(1);
+        m.cluster_cpu_cores.get_or_create(&labels([("kind", "allocatable")])).set(4.0);
+        m.cluster_memory_bytes.get_or_create(&labels([("kind", "allocatable")])).set(1 << 30);
+        let usage = labels([("namespace", "a"), ("domain", "d"), ("priority", "high")]);
+        m.usage_cpu_cores.get_or_create(&usage).set(1.0);
+        m.usage_memory_bytes.get_or_create(&usage).set(1);
+        let job = labels([("namespace", "a"), ("job", "j")]);
+        m.job_cpu_cores.get_or_create(&job).set(1.0);
+        m.job_memory_bytes.get_or_create(&job).set(1);
+        m.cycle_duration_seconds.observe(0.001);
+        m.head_blocked_seconds.get_or_create(&p).set(0.0);
+        let text = m.encode();
+        for name in METRIC_NAMES {
+            assert!(
+                text.lines().any(|l| l.starts_with(name) && !l.starts_with('#')),
+                "{name} has no sample in:\n{text}"
+            );
+        }
+        assert!(text.contains("sparkq_job_wait_seconds_bucket{"), "{text}");
+        assert!(text.trim_end().ends_with("# EOF"));
+    }
 }

@@ -166,6 +166,8 @@ impl ServeOptions {
             enabled: !self.disabled && file.enabled.unwrap_or(true),
         };
 
+        // TODO(#5): the token is read once; a rotated Secret takes effect on restart. Re-reading
+        // the file when it changes would let this go.
         let token_file = self.token_file.clone().or(file.token_file.clone());
         let token = match (token_file, self.no_auth) {
             (Some(path), _) => {

@@ -120,7 +120,7 @@ async fn no_admission_while_an_admitted_jobs_executors_have_not_appeared() {
     }
     server.set_pod_phase(NS, &driver, "Succeeded").expect("driver done");
     eventually(20, "y admitted", || (phase(&server, "y") == "admitted").then_some(())).await;
-    assert_eq!(phase(&server, "x"), "succeeded");
+    eventually(10, "x succeeded", || (phase(&server, "x") == "succeeded").then_some(())).await;
     drop(adapter);
 }
 
@@ -143,7 +143,10 @@ async fn the_spark_application_launcher_hands_the_job_to_the_operator() {
     assert_eq!(app["spec"]["executor"]["instances"], 2);
     assert_eq!(app["spec"]["driver"]["labels"]["sparkq.io/job"], "op");
     assert_eq!(app["metadata"]["ownerReferences"][0]["kind"], "SparkJob");
-    assert_eq!(job_status(&server, "op")["driverPod"], "op-driver");
+    eventually(10, "the driver pod recorded", || {
+        (job_status(&server, "op")["driverPod"] == "op-driver").then_some(())
+    })
+    .await;
 
     // The operator's driver pod carries the job's label; the phase follows it.
     let driver = serde_json::json!({
@@ -173,8 +176,13 @@ async fn with_the_orchestrator_off_every_job_is_launched_at_once() {
         submit(&server, name, job_spec("normal", 2, 1)).await;
     }
     eventually(20, "three drivers", || (drivers_per_job(&server).len() == 3).then_some(())).await;
-    for name in ["l1", "l2", "l3"] {
-        assert_eq!(job_status(&server, name)["launchedFlow"], "legacy");
-    }
+    // The status follows the launch.
+    eventually(10, "three legacy launches recorded", || {
+        ["l1", "l2", "l3"]
+            .iter()
+            .all(|n| job_status(&server, n)["launchedFlow"] == "legacy")
+            .then_some(())
+    })
+    .await;
     drop(adapter);
 }

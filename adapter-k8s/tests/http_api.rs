@@ -177,7 +177,11 @@ async fn migrate_to_legacy_launches_every_queued_job_of_the_domain_and_no_other(
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!drivers_per_job(&server).contains_key("bi-b"), "bi-b is not in the domain");
     assert_eq!(phase(&server, "bi-b"), "queued");
-    for name in ["etl-a", "etl-c"] {
-        assert_eq!(job_status(&server, name)["launchedFlow"], "legacy", "{name}");
-    }
+    eventually(10, "the legacy launches recorded", || {
+        ["etl-a", "etl-c"]
+            .iter()
+            .all(|n| job_status(&server, n)["launchedFlow"] == "legacy")
+            .then_some(())
+    })
+    .await;
 }

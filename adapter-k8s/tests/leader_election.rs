@@ -59,7 +59,8 @@ async fn only_the_leader_dispatches_and_the_other_takes_over() {
         (phase(&server, "second") == "admitted").then_some(())
     })
     .await;
-    assert_eq!(phase(&server, "first"), "succeeded");
+    eventually(10, "first succeeded", || (phase(&server, "first") == "succeeded").then_some(()))
+        .await;
     let lease: serde_json::Value =
         server.get_json("Lease", NS, "sparkq-leader").expect("the lease exists");
     assert_ne!(

@@ -172,7 +172,8 @@ async fn the_written_kubeconfig_reaches_the_server() {
     server.write_kubeconfig(&path).expect("written");
     let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("a kubeconfig");
     let options = kube::config::KubeConfigOptions::default();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.expect("a config");
+    let config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.expect("a config");
     let client = kube::Client::try_from(config).expect("a client");
     let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client);
     assert_eq!(nodes.list(&ListParams::default()).await.expect("listed").items.len(), 1);

@@ -123,6 +123,14 @@ pub enum Shortfall {
     Fragmented,
 }
 
+/// Why a job's pods could not be reserved, and which pod found no node (none when the sums
+/// alone showed the shortage).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Misfit {
+    pub shortfall: Shortfall,
+    pub pod: Option<u32>,
+}
+
 /// The nodes chosen for a job's pods: index 0 is the driver, then the executors.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placement {
@@ -348,10 +356,10 @@ impl Cluster {
         &mut self,
         pods: &JobPods,
         constraints: &Constraints,
-    ) -> Result<Placement, Shortfall> {
+    ) -> Result<Placement, Misfit> {
         // When the eligible classes lack the job's total, no placement needs to be tried.
         if let short @ Shortfall::Insufficient { .. } = self.shortfall(pods, constraints) {
-            return Err(short);
+            return Err(Misfit { shortfall: short, pod: None });
         }
         let mut nodes = Vec::with_capacity(pods.pod_count() as usize);
         for index in 0..pods.pod_count() {
@@ -365,7 +373,8 @@ impl Cluster {
                     for (index, &id) in nodes.iter().enumerate() {
                         self.unreserve(id, pods.request(index as u32));
                     }
-                    return Err(self.shortfall(pods, constraints));
+                    let shortfall = self.shortfall(pods, constraints);
+                    return Err(Misfit { shortfall, pod: Some(index) });
                 }
             }
         }
@@ -818,7 +827,10 @@ mod tests {
         let pod = Resources::pod(3000, 4 * GI);
         let pods = JobPods { driver: pod.clone(), executor: pod.clone(), executors: 2 };
         let err = cluster.reserve_job(&pods, &Constraints::default()).expect_err("9 cores on 8");
-        assert_eq!(err, Shortfall::Insufficient { resource: ResourceKind::Cpu, gap: 1000 });
+        assert_eq!(
+            err.shortfall,
+            Shortfall::Insufficient { resource: ResourceKind::Cpu, gap: 1000 }
+        );
         let a = cluster.node_id("a").expect("a exists");
         assert_eq!(cluster.node(a).reserved, Resources::ZERO);
     }

@@ -137,7 +137,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::ops::Bound;
 
-use crate::cluster::{Cluster, NodeId, NodeSpec, Shortfall, show_amount};
+use crate::cluster::{Cluster, Misfit, NodeId, NodeSpec, Shortfall, show_amount};
 use crate::job::{Flow, JobId, JobSpec, PodRole};
 use crate::resources::{ResourceKind, Resources};
 
@@ -232,6 +232,9 @@ struct Waiting {
     reason: Option<WaitReason>,
     /// The capacity epoch at which it last failed to fit: no need to try again before it moves.
     failed_epoch: Option<u64>,
+    /// The pod that found no node at the last try. While that pod alone finds none, the whole
+    /// job cannot fit either, and a single search says so.
+    stuck_pod: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -556,6 +559,7 @@ impl Scheduler {
         if let State::Waiting(waiting) = &mut entry.state {
             let key = waiting.key;
             waiting.failed_epoch = None;
+            waiting.stuck_pod = None;
             let lane_name = entry.lane.clone();
             if let Some(lane) = self.lanes.get_mut(&lane_name) {
                 lane.queues[old.index()].remove(&key);
@@ -886,25 +890,29 @@ impl Scheduler {
             *pods == spec.pods
                 && (Arc::ptr_eq(constraints, &spec.constraints) || *constraints == spec.constraints)
         });
+        let still_stuck = waiting.stuck_pod.is_some_and(|pod| {
+            self.cluster.place(spec.pods.request(pod), &spec.constraints).is_none()
+        });
+        let mut stuck_pod = None;
         let outcome = match (self.quota_exceeded(spec), known_misfit) {
             (Some(name), _) => Err(WaitReason::Quota { name }),
             (None, Some((_, _, reason))) => Err(reason.clone()),
-            (None, None) => {
-                self.cluster.reserve_job(&spec.pods, &spec.constraints).map_err(|shortfall| {
-                    let reason = match shortfall {
-                        Shortfall::Insufficient { resource, gap } => {
-                            WaitReason::Insufficient { resource, gap }
-                        }
-                        Shortfall::Fragmented => WaitReason::Fragmented,
-                    };
+            (None, None) if still_stuck => {
+                stuck_pod = waiting.stuck_pod;
+                Err(reason_of(self.cluster.shortfall(&spec.pods, &spec.constraints)))
+            }
+            (None, None) => self.cluster.reserve_job(&spec.pods, &spec.constraints).map_err(
+                |Misfit { shortfall, pod }| {
+                    stuck_pod = pod;
+                    let reason = reason_of(shortfall);
                     self.failed_shapes.push((
                         spec.pods.clone(),
                         spec.constraints.clone(),
                         reason.clone(),
                     ));
                     reason
-                })
-            }
+                },
+            ),
         };
         match outcome {
             Ok(placement) => Ok(placement.nodes),
@@ -913,6 +921,7 @@ impl Scheduler {
                 {
                     waiting.reason = Some(reason);
                     waiting.failed_epoch = Some(epoch);
+                    waiting.stuck_pod = stuck_pod;
                 }
                 Err(())
             }
@@ -1066,7 +1075,7 @@ impl Scheduler {
         let lane = self.lanes.entry(lane_name.clone()).or_default();
         lane.queues[spec.priority.index()].insert(key, spec.id);
         lane.settled_epoch = None;
-        let waiting = Waiting { key, retries, reason: None, failed_epoch: None };
+        let waiting = Waiting { key, retries, reason: None, failed_epoch: None, stuck_pod: None };
         self.jobs.insert(spec.id, Entry { spec, lane: lane_name, state: State::Waiting(waiting) });
     }
 
@@ -1213,6 +1222,13 @@ impl Scheduler {
                 });
             }
         }
+    }
+}
+
+fn reason_of(shortfall: Shortfall) -> WaitReason {
+    match shortfall {
+        Shortfall::Insufficient { resource, gap } => WaitReason::Insufficient { resource, gap },
+        Shortfall::Fragmented => WaitReason::Fragmented,
     }
 }
 

@@ -2,7 +2,7 @@
 //! history of changes that watches replay, and the write rules of the real API server that
 //! the adapter depends on (conflicts, status subresources, graceful deletion, owner cleanup).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -156,6 +156,8 @@ pub struct Store {
     pub graceful_pod_deletion: bool,
     /// The fake wall clock's seconds, for timestamps.
     pub now_seconds: fn() -> u64,
+    /// Owner uid to the objects that name it in `ownerReferences`, for garbage collection.
+    owned: HashMap<String, BTreeSet<Key>>,
 }
 
 fn system_seconds() -> u64 {
@@ -173,6 +175,7 @@ impl Default for Store {
             next_uid: 1,
             graceful_pod_deletion: true,
             now_seconds: system_seconds,
+            owned: HashMap::new(),
         }
     }
 }
@@ -366,7 +369,31 @@ fn leaf_paths(prefix: &str, patch: &Value, out: &mut Vec<(String, Option<Value>)
     }
 }
 
+fn owner_uids(object: &Value) -> Vec<String> {
+    meta(object)
+        .and_then(|m| m.get("ownerReferences"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
 impl Store {
+    fn index_owners(&mut self, key: &Key, old: Option<&Value>, new: Option<&Value>) {
+        for uid in old.map(owner_uids).unwrap_or_default() {
+            if let Some(keys) = self.owned.get_mut(&uid) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.owned.remove(&uid);
+                }
+            }
+        }
+        for uid in new.map(owner_uids).unwrap_or_default() {
+            self.owned.entry(uid).or_default().insert(key.clone());
+        }
+    }
+
     pub fn next_rv(&mut self) -> u64 {
         self.rv += 1;
         self.rv
@@ -487,6 +514,7 @@ impl Store {
                 }
             }
         }
+        self.index_owners(&key, None, Some(&object));
         self.objects.insert(key, Stored { object: object.clone(), owners });
         let change = self.record(Change {
             rv,
@@ -548,6 +576,7 @@ impl Store {
         if let Some(stored) = self.objects.get_mut(key) {
             stored.object = new.clone();
         }
+        self.index_owners(key, Some(&old), Some(&new));
         let change = self.record(Change {
             rv,
             resource: key.resource,
@@ -711,6 +740,7 @@ impl Store {
         let mut object = stored.object;
         meta_mut(&mut object).insert("resourceVersion".into(), Value::String(rv.to_string()));
         let uid = meta_str(&object, "uid").unwrap_or("").to_owned();
+        self.index_owners(key, Some(&object), None);
         let mut changes = vec![self.record(Change {
             rv,
             resource: key.resource,
@@ -720,18 +750,11 @@ impl Store {
         })];
         // Owner-reference garbage collection, in the foreground for simplicity.
         let dependents: Vec<Key> = self
-            .objects
-            .iter()
-            .filter(|(k, s)| {
-                k.namespace == key.namespace
-                    && meta(&s.object)
-                        .and_then(|m| m.get("ownerReferences"))
-                        .and_then(Value::as_array)
-                        .is_some_and(|refs| {
-                            refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(&uid))
-                        })
-            })
-            .map(|(k, _)| k.clone())
+            .owned
+            .remove(&uid)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|k| k.namespace == key.namespace)
             .collect();
         for dependent in dependents {
             if let Ok((_, more)) = self.delete(&dependent) {

@@ -324,7 +324,18 @@ fn parse_job(line: &str, rule: &PriorityRule) -> Result<Job, BadLine> {
     }
     let whole = |index: usize| -> Result<i64, BadLine> {
         let value = values[index];
-        if value.fract() != 0.0 || value.abs() > 9.0e15 {
+        if value.abs() > 9.0e15 {
+            return Err(BadLine {
+                kind: "number too large",
+                problem: format!(
+                    "field {} ({}) is `{}`: expected a whole number below 9e15",
+                    index + 1,
+                    FIELD_NAMES[index],
+                    fields[index]
+                ),
+            });
+        }
+        if value.fract() != 0.0 {
             return Err(BadLine {
                 kind: "fraction where a whole number belongs",
                 problem: format!(
@@ -369,7 +380,7 @@ fn parse_job(line: &str, rule: &PriorityRule) -> Result<Job, BadLine> {
         });
     };
     let priority = rule.priority(whole(14)?, whole(11)?, processors);
-    let pod = Resources::pod(1000, memory_mib * MIB);
+    let pod = Resources::pod(1000, memory_mib.saturating_mul(MIB));
     let namespace: Arc<str> = Arc::from("default");
     Ok(Job::Arrival(Box::new(Arrival {
         at_ms: submit_ms,
@@ -599,6 +610,28 @@ mod tests {
         assert_eq!(rule.priority(1, 0, 63), Priority::Normal);
         assert!("queue:x".parse::<PriorityRule>().is_err());
         assert!("bigger".parse::<PriorityRule>().is_err());
+    }
+
+    #[test]
+    fn memory_comes_from_field_10_and_nodes_hold_node_cores_processors() {
+        // 3000 KB per processor is 2.9 MiB, requested as 3 MiB; the requested time (field 9)
+        // is the estimate.
+        let job = "1 0 -1 10 6 -1 -1 -1 600 3000 1 3 1 -1 2 -1 -1 -1\n";
+        let text = format!("; MaxProcs: 10\n{job}");
+        let options = SwfOptions { node_cores: 4, ..SwfOptions::default() };
+        let imported = import(text.as_bytes(), "t.swf", "t", &options).expect("valid test input");
+        let pods = &imported.jobs[0].spec.pods;
+        assert_eq!((pods.driver.memory_bytes, pods.executors), (3 * MIB, 5));
+        assert_eq!(imported.jobs[0].spec.expected_duration_ms, Some(600_000));
+        let pool = &imported.pools[0];
+        assert_eq!((pool.count, pool.allocatable.cpu_millis), (3, 4000));
+        assert_eq!(pool.allocatable.memory_bytes, DEFAULT_NODE_MEMORY_BYTES);
+        assert!(imported.notes[0].contains("do not divide"), "{:?}", imported.notes);
+
+        let options = SwfOptions { node_memory_bytes: Some(2 * MIB), ..options };
+        let imported = import(text.as_bytes(), "t.swf", "t", &options).expect("valid test input");
+        assert_eq!(imported.pools[0].allocatable.memory_bytes, 2 * MIB);
+        assert!(imported.notes.iter().any(|note| note.contains("more memory per processor")));
     }
 
     #[test]

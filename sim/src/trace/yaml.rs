@@ -206,7 +206,8 @@ fn pod(request: &Resources, instances: Option<u32>) -> String {
     } else {
         parts.push(format!("request_cores: {}m", request.cpu_millis.max(1)));
     }
-    let memory_mib = (request.memory_bytes.max(1) + MIB - 1) / MIB;
+    let memory_bytes = request.memory_bytes.max(1);
+    let memory_mib = memory_bytes / MIB + i64::from(memory_bytes % MIB != 0);
     parts.push(format!("memory: {memory_mib}m"));
     parts.push("memory_overhead: 0".to_owned());
     if !request.extended.is_empty() {
