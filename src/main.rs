@@ -38,6 +38,10 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Import a real workload trace (SWF, Kubernetes pods) or a real cluster as a scenario.
     Import(import::ImportArgs),
+    /// Run the live adapter: watch the cluster, queue SparkJobs, launch drivers, serve the API.
+    Serve(sparkq_adapter_k8s::ServeOptions),
+    /// Print the SparkJob CustomResourceDefinition (pipe it to `kubectl apply -f -`).
+    Crd,
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,11 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::Serve(options) => serve(options),
+        Command::Crd => {
+            print!("{}", sparkq_adapter_k8s::crd_yaml());
+            Ok(())
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -59,6 +68,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the live adapter on a multi-threaded runtime until it stops or is interrupted.
+fn serve(options: sparkq_adapter_k8s::ServeOptions) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting the async runtime: {e}"))?;
+    runtime.block_on(sparkq_adapter_k8s::serve(options))
 }
 
 /// Where a command writes its files when `--out` is not given.

@@ -912,11 +912,21 @@ fn every_value_a_template_reads_is_defined_and_documented() {
 fn the_charts_definition_is_the_one_sparkq_crd_prints() {
     let in_chart = std::fs::read_to_string(chart_dir().join("crds/sparkjobs.sparkq.io.yaml"))
         .expect("the chart's CRD");
-    let from_code = sparkq_adapter_k8s::crd_yaml();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sparkq"))
+        .arg("crd")
+        .output()
+        .expect("sparkq crd runs");
     assert!(
-        in_chart == from_code,
+        output.status.success(),
+        "sparkq crd failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8(output.stdout).expect("UTF-8");
+    assert_eq!(printed, sparkq_adapter_k8s::crd_yaml(), "`sparkq crd` prints the code's CRD");
+    assert!(
+        in_chart == printed,
         "deploy/helm/sparkq/crds/sparkjobs.sparkq.io.yaml differs from `sparkq crd`: regenerate it with \
-         `cargo run -p sparkq-adapter-k8s --example print_crd > deploy/helm/sparkq/crds/sparkjobs.sparkq.io.yaml`"
+         `cargo run --release -- crd > deploy/helm/sparkq/crds/sparkjobs.sparkq.io.yaml`"
     );
     let crd: Value = serde_saphyr::from_str(&in_chart).expect("YAML");
     check_as::<CustomResourceDefinition>(&crd);

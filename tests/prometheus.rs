@@ -1,7 +1,7 @@
 //! Tier: HTTP against the in-process API server, plus a real Prometheus on loopback. The
 //! metrics are read back the way an operator reads them: through Prometheus' HTTP API.
 //!
-//! 1. The live adapter runs jobs on the test API server while Prometheus scrapes it every
+//! 1. `sparkq serve`, the binary, runs jobs on the test API server while Prometheus scrapes it every
 //!    second; the queue length, the wait-time histogram and the admissions counter come back
 //!    with the values the jobs imply.
 //! 2. A simulated run exported with `--metrics-out` loads with `promtool tsdb
@@ -16,16 +16,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
-use sparkq_adapter_k8s::controller::ControllerConfig;
-use sparkq_adapter_k8s::launcher::DriverPodLauncher;
 use sparkq_adapter_k8s::testkit::{TestApiServer, TestNode};
-use sparkq_adapter_k8s::{Adapter, Settings};
-use sparkq_core::SchedulerConfig;
 
 const NS: &str = "spark";
 
@@ -228,22 +223,39 @@ fn dechunk(mut text: &str) -> String {
 
 // -- 1. The live adapter ------------------------------------------------------------------------
 
-fn settings() -> Settings {
-    Settings {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        token: Some(Arc::from(b"prometheus-test-token".as_slice())),
-        controller: ControllerConfig {
-            scheduler: SchedulerConfig::default(),
-            namespaces: Vec::new(),
-            launcher: Arc::new(DriverPodLauncher::default()),
-            tick: Duration::from_millis(100),
-        },
-        leader_election: false,
-        lease_name: "sparkq-leader".into(),
-        lease_namespace: NS.into(),
-        lease_duration_seconds: 3,
-        identity: "replica-a".into(),
-    }
+/// Starts the `sparkq serve` binary against the test API server, with a token file and a
+/// short controller tick, and waits until its `/healthz` answers.
+fn start_sparkq_serve(server: &TestApiServer, dir: &Path) -> (KillOnDrop, SocketAddr) {
+    let kubeconfig = dir.join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).expect("kubeconfig written");
+    let token = dir.join("token");
+    std::fs::write(&token, "prometheus-test-token\n").expect("token written");
+    let config = dir.join("sparkq.yaml");
+    std::fs::write(&config, "tickMs: 100\n").expect("config written");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let log = std::fs::File::create(dir.join("sparkq.log")).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_sparkq"))
+        .args(["serve", "--no-leader-election", "--log", "info"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--token-file")
+        .arg(&token)
+        .arg("--config")
+        .arg(&config)
+        .arg("--listen")
+        .arg(addr.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("sparkq serve starts");
+    let guard = KillOnDrop(child);
+    let healthy = poll(Duration::from_secs(30), || {
+        http_get(addr, "/healthz").filter(|(code, _)| *code == 200).map(|_| ())
+    });
+    let log = std::fs::read_to_string(dir.join("sparkq.log")).unwrap_or_default();
+    assert!(healthy.is_some(), "sparkq serve did not answer /healthz:\n{log}");
+    (guard, addr)
 }
 
 /// A SparkJob of a 1-core driver and two 1-core executors: 3 cores, one at a time on 4 cores.
@@ -300,13 +312,11 @@ fn prometheus_scraping_the_adapter_reads_queue_waits_and_admissions() {
     for (name, priority) in [("a-normal", "normal"), ("b-high", "high"), ("c-normal", "normal")] {
         server.create(spark_job(name, priority)).expect("job created");
     }
-    let adapter: Adapter =
-        runtime.block_on(Adapter::start(settings(), server.client())).expect("adapter starts");
-
     let dir = TempDir::new("prometheus-live");
+    let (sparkq, sparkq_addr) = start_sparkq_serve(&server, &dir.0);
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: sparkq\n    static_configs:\n      - targets: ['{}']\n",
-        adapter.addr
+        sparkq_addr
     );
     let prometheus = Prometheus::start(&prometheus_binary, &dir.0, &config, &dir.0.join("data"));
 
@@ -350,7 +360,7 @@ fn prometheus_scraping_the_adapter_reads_queue_waits_and_admissions() {
     assert!(p50.is_some_and(|v| v > 2.0), "median normal wait: {p50:?}");
 
     drop(prometheus);
-    drop(adapter);
+    drop(sparkq);
     drop(server);
     drop(context);
     runtime.shutdown_timeout(Duration::from_secs(5));
