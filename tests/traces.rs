@@ -639,3 +639,68 @@ fn cluster_pods_become_background_load_and_cordoned_nodes_offer_nothing() {
     let capacity_after_cordon = records.capacity.last().map(|sample| sample.capacity.cpu_millis);
     assert_eq!(capacity_after_cordon, Some(8000), "the cordoned node offers nothing: {yaml}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A scenario that names its trace.
+
+#[test]
+fn a_scenario_naming_the_nasa_trace_runs_what_the_import_lists() {
+    // `import swf --link` writes the cluster and names the trace; the run reads the trace itself.
+    let out = scratch("nasa-linked.yaml");
+    let trace_path = data("swf/NASA-iPSC-1993-3.1-cln.swf.gz");
+    let output = sparkq(&[
+        "import",
+        "swf",
+        trace_path.to_str().unwrap_or(""),
+        "--priority-rule",
+        "size>=32",
+        "--link",
+        "--out",
+        out.to_str().unwrap_or(""),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let written = std::fs::read_to_string(&out).expect("scenario written");
+    assert!(written.contains("trace:"), "the scenario names the trace:\n{written}");
+    assert!(!written.contains("\n  jobs:"), "and lists no jobs");
+
+    let linked = Scenario::from_file(&out).expect("the linked scenario reads");
+    let options = trace::swf::SwfOptions {
+        priority_rule: "size>=32".parse().expect("a rule"),
+        ..Default::default()
+    };
+    let lines = trace::open_text(&trace_path).expect("trace opens");
+    let listed = trace::swf::import(lines, "nasa", "nasa", &options).expect("imports");
+    let linked_jobs: Vec<Arrival> = linked.arrivals().collect();
+    assert_same_jobs(&linked_jobs, &listed.scenario(Policy::Strict).arrivals().collect::<Vec<_>>());
+    assert!(linked_jobs.iter().any(|job| job.spec.priority == sparkq_core::Priority::High));
+
+    // The same run either way: every job starts and ends at the same instant.
+    let (from_link, _) = run(&linked);
+    let (from_list, _) = run(&listed.scenario(Policy::Strict));
+    let times = |records: &RunRecords| -> Vec<(Option<u64>, Option<u64>)> {
+        records.jobs.iter().map(|job| (job.started_ms, job.finished_ms)).collect()
+    };
+    assert_eq!(times(&from_link), times(&from_list));
+}
+
+#[test]
+fn a_scenario_naming_a_missing_or_broken_trace_says_where() {
+    let broken = scratch("broken.swf");
+    std::fs::write(&broken, format!("; MaxProcs: 4\n{GOOD_LINE}2 5 -1 x 1\n")).expect("written");
+    for (reference, expected) in [
+        ("{ swf: no-such-trace.swf }", "no-such-trace.swf: cannot be read"),
+        (&*format!("{{ swf: {} }}", broken.display()), ":3: too few fields"),
+        ("{ swf: a.swf, k8s_pods: b.csv }", "expected exactly one of"),
+    ] {
+        let yaml = format!(
+            "cluster:\n  pools:\n    - {{ name: p, count: 4, cpu: 1, memory: 4Gi }}\n\
+             workload:\n  trace: {reference}\n"
+        );
+        let path = scratch("names-a-trace.yaml");
+        std::fs::write(&path, &yaml).expect("written");
+        let message = Scenario::from_file(&path).expect_err("a bad trace reference").to_string();
+        assert!(message.contains("names-a-trace.yaml:5:"), "file and line: {message}");
+        assert!(message.contains("trace"), "the field: {message}");
+        assert!(message.contains(expected), "{expected:?} in {message}");
+    }
+}

@@ -28,6 +28,7 @@ use super::workload::{
     Workload,
 };
 use super::{BackgroundSpec, EventKind, POOL_LABEL, PoolSpec, Scenario, TimedEvent};
+use crate::trace::source::TraceSource;
 
 /// Label key and value pairs, sorted by key.
 type Labels = Vec<(Arc<str>, Arc<str>)>;
@@ -574,7 +575,14 @@ impl Cx<'_> {
         for generator in raw.generators {
             generators.push(self.generator(generator, horizon_ms)?);
         }
-        Ok(Workload { jobs: jobs.into(), generators: generators.into() })
+        let trace = match raw.trace {
+            Some(reference) => Some(Arc::new(
+                TraceSource::from_ref(&reference.value, self.file)
+                    .map_err(|message| self.error(&reference.referenced, "trace", message))?,
+            )),
+            None => None,
+        };
+        Ok(Workload { jobs: jobs.into(), generators: generators.into(), trace })
     }
 
     fn job(&self, raw: RawJob, horizon_ms: Option<Millis>) -> Result<ExplicitJob, ScenarioError> {

@@ -172,6 +172,8 @@ pub(super) struct RawWorkload {
     pub jobs: Vec<RawJob>,
     #[serde(default)]
     pub generators: Vec<RawGenerator>,
+    /// A trace whose jobs join the workload (`swf:` or `k8s_pods:`).
+    pub trace: Option<Spanned<crate::trace::source::TraceRef>>,
 }
 
 #[derive(Debug, Deserialize)]

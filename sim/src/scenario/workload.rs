@@ -11,6 +11,7 @@
 //! failure draws take a fixed number of words per job, so changing one weight table does not
 //! shift the draws of the next attribute either.
 
+use crate::trace::source::{TraceArrivals, TraceSource};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::iter::FusedIterator;
@@ -40,6 +41,8 @@ pub struct Workload {
     pub jobs: Arc<[ExplicitJob]>,
     /// The generators, in the order the file lists them.
     pub generators: Arc<[Generator]>,
+    /// A trace named by the scenario, read one job at a time by each run.
+    pub trace: Option<Arc<TraceSource>>,
 }
 
 impl Workload {
@@ -248,7 +251,11 @@ pub struct Arrivals {
     next_explicit: usize,
     generators: Arc<[Generator]>,
     runs: Vec<GeneratorRun>,
-    /// The time of each source's next job: source 0 is the explicit list, `g + 1` generator g.
+    /// The named trace's jobs, and the next one read but not yet handed out.
+    trace: Option<TraceArrivals>,
+    trace_next: Option<Arrival>,
+    /// The time of each source's next job: source 0 is the explicit list, `g + 1` generator g,
+    /// and `generators + 1` the trace.
     heads: BinaryHeap<Reverse<(Millis, usize)>>,
     next_id: u64,
 }
@@ -260,7 +267,9 @@ impl Arrivals {
             next_explicit: 0,
             generators: workload.generators.clone(),
             runs: Vec::with_capacity(workload.generators.len()),
-            heads: BinaryHeap::with_capacity(workload.generators.len() + 1),
+            trace: workload.trace.as_ref().map(|source| source.arrivals()),
+            trace_next: None,
+            heads: BinaryHeap::with_capacity(workload.generators.len() + 2),
             next_id: 0,
         };
         if let Some(first) = arrivals.explicit.first() {
@@ -273,7 +282,27 @@ impl Arrivals {
             }
             arrivals.runs.push(run);
         }
+        arrivals.read_trace();
         arrivals
+    }
+
+    /// The trace's source index in `heads`.
+    fn trace_source(&self) -> usize {
+        self.generators.len() + 1
+    }
+
+    /// Reads the trace's next job, if any, and schedules it.
+    fn read_trace(&mut self) {
+        self.trace_next = self.trace.as_mut().and_then(Iterator::next);
+        if let Some(next) = &self.trace_next {
+            self.heads.push(Reverse((next.at_ms, self.trace_source())));
+        }
+    }
+
+    fn take_traced(&mut self) -> Option<Arrival> {
+        let arrival = self.trace_next.take()?;
+        self.read_trace();
+        Some(arrival)
     }
 
     fn take_explicit(&mut self) -> Option<Arrival> {
@@ -317,8 +346,13 @@ impl Iterator for Arrivals {
 
     fn next(&mut self) -> Option<Arrival> {
         let Reverse((_, source)) = self.heads.pop()?;
-        let mut arrival =
-            if source == 0 { self.take_explicit() } else { self.take_generated(source - 1) }?;
+        let mut arrival = if source == 0 {
+            self.take_explicit()
+        } else if source == self.trace_source() {
+            self.take_traced()
+        } else {
+            self.take_generated(source - 1)
+        }?;
         arrival.spec.id = JobId(self.next_id);
         self.next_id += 1;
         Some(arrival)

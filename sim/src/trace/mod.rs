@@ -176,7 +176,7 @@ impl Imported {
             config: SchedulerConfig { policy, ..SchedulerConfig::default() },
             pools: self.pools.clone(),
             background: self.background.clone(),
-            workload: Workload { jobs: jobs.into(), generators: Arc::from([]) },
+            workload: Workload { jobs: jobs.into(), generators: Arc::from([]), trace: None },
             events,
             source: format!("# {}, built in memory by the trace import\n", self.description),
         }
