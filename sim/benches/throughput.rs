@@ -6,6 +6,10 @@
 //! producing the workload. Peak memory comes from a counting allocator; it is measured at a
 //! tenth of the jobs too, to show that it follows the jobs waiting and running, not the jobs
 //! already finished.
+//!
+//! Then the real traces of `../shared/data/` (skipped with a message when absent): each is
+//! read, then simulated under `strict`, and the simulation's time is given beside the time to
+//! read the trace. `-- traces` runs only these; `-- generated` only the generated workload.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -85,7 +89,18 @@ workload:
 }
 
 fn main() {
-    let jobs: u64 = std::env::args().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(1_000_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let only = |word: &str| args.iter().any(|arg| arg == word);
+    let jobs: u64 = args.iter().find_map(|arg| arg.parse().ok()).unwrap_or(1_000_000);
+    if !only("traces") {
+        generated(jobs);
+    }
+    if !only("generated") {
+        traces();
+    }
+}
+
+fn generated(jobs: u64) {
     let scenario = Scenario::from_yaml(&workload(jobs), "bench.yaml").expect("bench scenario");
 
     let started = Instant::now();
@@ -117,5 +132,67 @@ fn main() {
                 outcome.end_ms as f64 / 86_400_000.0,
             );
         }
+    }
+}
+
+/// `../shared/data/`, beside the workspace.
+fn data(relative: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(relative)
+}
+
+/// Reads each real trace, then simulates it under `strict` with a tally observer.
+fn traces() {
+    use sparkq_sim::trace::{self, Imported};
+    type Reader = fn() -> Imported;
+    let readers: [(&str, Reader); 3] = [
+        ("NASA iPSC/860 (SWF, 128 one-core nodes)", || {
+            let path = data("swf/NASA-iPSC-1993-3.1-cln.swf.gz");
+            let lines = trace::open_text(&path).expect("the NASA trace opens");
+            trace::swf::import(lines, "nasa", "nasa", &trace::swf::SwfOptions::default())
+                .expect("the NASA trace imports")
+        }),
+        ("Lublin model 256 (SWF, 256 one-core nodes)", || {
+            let path = data("swf/lublin_256.swf");
+            let lines = trace::open_text(&path).expect("the Lublin trace opens");
+            let options = trace::swf::SwfOptions { processors: Some(256), ..Default::default() };
+            trace::swf::import(lines, "lublin", "lublin", &options)
+                .expect("the Lublin trace imports")
+        }),
+        ("Alibaba openb (pods, 1523 nodes)", || {
+            let nodes = data("alibaba-openb-2023/openb_node_list_all_node.csv");
+            let pods = data("alibaba-openb-2023/openb_pod_list_default.csv");
+            trace::k8s::import(
+                trace::open_text(&nodes).expect("the node list opens"),
+                "nodes",
+                trace::open_text(&pods).expect("the pod list opens"),
+                "pods",
+                "openb",
+                false,
+            )
+            .expect("the openb trace imports")
+        }),
+    ];
+    if !data("").is_dir() {
+        println!("traces: {} not found; skipped", data("").display());
+        return;
+    }
+    for (name, read) in readers {
+        let started = Instant::now();
+        let imported = read();
+        let read_s = started.elapsed().as_secs_f64();
+        let scenario = imported.scenario(Policy::Strict);
+        let mut tally = Tally::default();
+        let started = Instant::now();
+        let outcome = run(&scenario, &RunOptions::default(), &mut tally);
+        let elapsed = started.elapsed().as_secs_f64();
+        println!(
+            "trace {name:<44} {:>6} jobs: simulated in {:7.1} ms ({:4.1}x the {:.1} ms to read \
+             it), {} cycles",
+            tally.jobs,
+            elapsed * 1e3,
+            elapsed / read_s,
+            read_s * 1e3,
+            outcome.cycles,
+        );
     }
 }
