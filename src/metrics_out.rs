@@ -447,7 +447,7 @@ fn per_job(records: &RunRecords) -> (Deltas, Deltas) {
     let mut memory = Deltas::default();
     for job in &records.jobs {
         if let Some((from, to)) = holding(records, job) {
-            let l = labels([("namespace", &job.namespace), ("job", &job.name)]);
+            let l = labels([("namespace", &job.namespace), ("spark_job", &job.name)]);
             let cores = job.request.cpu_millis as f64 / 1000.0;
             let bytes = job.request.memory_bytes as f64;
             cpu.add(l.clone(), from, cores);
@@ -529,7 +529,7 @@ fn write_family(
 ) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
     let _ = writeln!(out, "# HELP {name} {help}");
-    let per_job = series.keys().any(|l| l.iter().any(|(k, _)| *k == "job"));
+    let per_job = series.keys().any(|l| l.iter().any(|(k, _)| *k == "spark_job"));
     for (labels, values) in &series {
         let labels = label_text(labels, None);
         for (&t, &value) in grid.iter().zip(values) {
@@ -678,14 +678,14 @@ mod tests {
             r#"sparkq_cluster_cpu_cores{kind="allocatable"} 4 1000000090.000"#,
             r#"sparkq_cluster_cpu_cores{kind="requested"} 3 1000000090.000"#,
             r#"sparkq_usage_cpu_cores{namespace="team",domain="reports",priority="normal"} 3 1000000090.000"#,
-            r#"sparkq_job_cpu_cores{namespace="team",job="job-2"} 3 1000000090.000"#,
+            r#"sparkq_job_cpu_cores{namespace="team",spark_job="job-2"} 3 1000000090.000"#,
             r#"sparkq_jobs{phase="succeeded"} 2 1000000120.000"#,
             r#"sparkq_leader 1 1000000120.000"#,
         ] {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
         }
         // Per-job series exist only while the job holds capacity.
-        assert!(!text.contains(r#"job="job-2"} 3 1000000030.000"#));
+        assert!(!text.contains(r#"spark_job="job-2"} 3 1000000030.000"#));
         assert!(text.ends_with("# EOF\n"));
     }
 }

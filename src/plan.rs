@@ -1,8 +1,10 @@
 //! `sparkq plan`: the smallest size of one node pool that meets every service-level objective
-//! over several seeds, found by bisection, with the curve it measured on the way.
+//! over several seeds, found by a k-ary search (bisection when the cores are busy with seeds),
+//! with the curve it measured on the way.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -49,36 +51,51 @@ fn parse_vary(text: &str) -> Result<(String, u32, u32)> {
     Ok((pool.trim().to_string(), min, max))
 }
 
-/// Runs every seed at one pool size, on as many threads as there are cores.
-fn runs_at(scenario: &Scenario, pool: usize, nodes: u32, seeds: &[u64]) -> Vec<PlanRun> {
+/// Runs every (size, seed) pair, on as many threads as there are cores: each thread takes the
+/// next pair until none is left. The runs come back in the order of `pairs`.
+fn runs_of(scenario: &Scenario, pool: usize, pairs: &[(u32, u64)]) -> Vec<PlanRun> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(pairs.len());
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, PlanRun)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let next = &next;
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let at = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(nodes, seed)) = pairs.get(at) else { break mine };
+                        mine.push((at, run_once(scenario, pool, nodes, seed)));
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).flatten().collect()
+    });
+    done.sort_by_key(|(at, _)| *at);
+    done.into_iter().map(|(_, run)| run).collect()
+}
+
+fn run_once(scenario: &Scenario, pool: usize, nodes: u32, seed: u64) -> PlanRun {
     let mut sized = scenario.clone();
     sized.pools[pool].count = nodes;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut runs = Vec::with_capacity(seeds.len());
-    for chunk in seeds.chunks(threads) {
-        let done: Vec<PlanRun> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|&seed| {
-                    let sized = &sized;
-                    scope.spawn(move || {
-                        let options = RunOptions { seed: Some(seed), ..RunOptions::default() };
-                        let (outcome, records) = simulate(sized, &options);
-                        let summary = Summary::from_records(
-                            &records,
-                            outcome.seed,
-                            outcome.policy.as_str(),
-                            &sized.name,
-                        );
-                        PlanRun { nodes, seed, summary }
-                    })
-                })
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        });
-        runs.extend(done);
-    }
-    runs
+    let options = RunOptions { seed: Some(seed), ..RunOptions::default() };
+    let (outcome, records) = simulate(&sized, &options);
+    let summary =
+        Summary::from_records(&records, outcome.seed, outcome.policy.as_str(), &sized.name);
+    PlanRun { nodes, seed, summary }
+}
+
+/// The sizes to measure next when every size below `low` fails and `high` meets: `k` sizes
+/// that cut `[low, high)` into `k + 1` near-equal parts (fewer when the range is shorter).
+/// With `k = 1` this is bisection.
+fn probes(low: u32, high: u32, k: u32) -> Vec<u32> {
+    let span = u64::from(high - low);
+    let k = u64::from(k).min(span);
+    let mut sizes: Vec<u32> =
+        (1..=k).map(|i| low + u32::try_from(span * i / (k + 1)).unwrap_or(0)).collect();
+    sizes.dedup();
+    sizes
 }
 
 pub fn run(args: &PlanArgs) -> Result<()> {
@@ -93,25 +110,37 @@ pub fn run(args: &PlanArgs) -> Result<()> {
     }
     let seeds: Vec<u64> = (0..u64::from(args.seeds)).map(|i| scenario.seed + i).collect();
 
-    // Bisection over sizes, assuming more nodes never make an objective worse.
-    let probes = u64::from(32 - (max - min + 1).leading_zeros()) + 1;
-    let progress = Progress::new(probes, "sizes");
+    // A k-ary search over sizes, assuming more nodes never make an objective worse. Each
+    // step measures k sizes at once, k chosen so that every core has a run to make (at most
+    // 3, so that the search stays a search on machines with many cores).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let k = (cores / args.seeds).clamp(1, 3);
+    let steps = f64::from(max - min + 1).log(f64::from(k + 1)).ceil() as u64 + 1;
+    let progress = Progress::new(steps, "steps");
     let mut measured: BTreeMap<u32, (bool, Vec<PlanRun>)> = BTreeMap::new();
-    let meets = |nodes: u32, measured: &mut BTreeMap<u32, (bool, Vec<PlanRun>)>| {
-        if let Some((met, _)) = measured.get(&nodes) {
-            return *met;
+    let measure = |sizes: &[u32], measured: &mut BTreeMap<u32, (bool, Vec<PlanRun>)>| {
+        let pairs: Vec<(u32, u64)> =
+            sizes.iter().flat_map(|&n| seeds.iter().map(move |&s| (n, s))).collect();
+        for (chunk, &nodes) in runs_of(&scenario, pool, &pairs).chunks(seeds.len()).zip(sizes) {
+            let met = chunk.iter().all(|run| args.slos.iter().all(|slo| slo.is_met(&run.summary)));
+            measured.insert(nodes, (met, chunk.to_vec()));
         }
-        let runs = runs_at(&scenario, pool, nodes, &seeds);
-        let met = runs.iter().all(|run| args.slos.iter().all(|slo| slo.is_met(&run.summary)));
         progress.advance();
-        measured.insert(nodes, (met, runs));
-        met
     };
-    let answer = if meets(max, &mut measured) {
+    measure(&[max], &mut measured);
+    let answer = if measured[&max].0 {
+        // Every size below `low` fails; `high` meets.
         let (mut low, mut high) = (min, max);
         while low < high {
-            let mid = low + (high - low) / 2;
-            if meets(mid, &mut measured) { high = mid } else { low = mid + 1 }
+            let sizes = probes(low, high, k);
+            measure(&sizes, &mut measured);
+            for &nodes in &sizes {
+                if measured[&nodes].0 {
+                    high = high.min(nodes);
+                } else if nodes < high {
+                    low = low.max(nodes + 1);
+                }
+            }
         }
         Some(low)
     } else {
@@ -150,4 +179,20 @@ pub fn run(args: &PlanArgs) -> Result<()> {
     }
     println!("report in {}", out.join("report.html").display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::probes;
+
+    #[test]
+    fn probes_cut_the_open_range_into_near_equal_parts() {
+        // Bisection: the lower middle of [1, 12).
+        assert_eq!(probes(1, 12, 1), [6]);
+        // Three probes over 11 sizes: 1 + 11·i/4 for i = 1, 2, 3.
+        assert_eq!(probes(1, 12, 3), [3, 6, 9]);
+        // Never more probes than sizes left, never `high` itself.
+        assert_eq!(probes(4, 6, 3), [4, 5]);
+        assert_eq!(probes(5, 6, 2), [5]);
+    }
 }

@@ -1,15 +1,18 @@
 //! `sparkq simulate`: one run of one scenario, and the files a planner reads.
 
 use std::fs;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use sparkq_core::{Phase, Policy, Priority};
 use sparkq_reports::Summary;
-use sparkq_sim::engine::{RunOptions, simulate};
-use sparkq_sim::record::RunRecords;
+use sparkq_sim::engine::{self, Observer, RunOptions, RunOutcome, simulate};
+use sparkq_sim::record::{BlockedInterval, CapacitySample, JobRecord, RunRecords};
 use sparkq_sim::scenario::Scenario;
+
+use crate::progress::Progress;
 
 /// The scenario run when none is named, compiled into the binary.
 pub const DEFAULT_SCENARIO: &str = include_str!("../scenarios/default.yaml");
@@ -60,7 +63,7 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         scenario.seed = seed;
     }
     let options = RunOptions { policy: args.policy, ..RunOptions::default() };
-    let (outcome, records) = simulate(&scenario, &options);
+    let (outcome, records) = simulate_with_progress(&scenario, &options);
     let summary =
         Summary::from_records(&records, outcome.seed, outcome.policy.as_str(), &scenario.name);
 
@@ -78,6 +81,43 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
     Ok(())
 }
 
+/// Simulates with a progress bar of finished jobs on stderr, when stderr is a terminal (the
+/// jobs are counted first, which costs a pass over the arrivals, only then).
+fn simulate_with_progress(scenario: &Scenario, options: &RunOptions) -> (RunOutcome, RunRecords) {
+    if !std::io::stderr().is_terminal() {
+        return simulate(scenario, options);
+    }
+    let progress = Progress::new(scenario.arrivals().count() as u64, "jobs");
+    let mut observer = Tracked { records: RunRecords::default(), progress: &progress };
+    let outcome = engine::run(scenario, options, &mut observer);
+    progress.finish();
+    let mut records = observer.records;
+    records.jobs.sort_by_key(|job| job.id);
+    records.end_ms = outcome.end_ms;
+    (outcome, records)
+}
+
+/// Keeps every record, and counts finished jobs on the progress bar.
+struct Tracked<'a> {
+    records: RunRecords,
+    progress: &'a Progress,
+}
+
+impl Observer for Tracked<'_> {
+    fn job(&mut self, record: JobRecord) {
+        self.records.job(record);
+        self.progress.advance();
+    }
+
+    fn blocked(&mut self, interval: BlockedInterval) {
+        self.records.blocked(interval);
+    }
+
+    fn capacity(&mut self, sample: CapacitySample) {
+        self.records.capacity(sample);
+    }
+}
+
 /// Writes a run's files: `jobs.csv`, `summary.json`, `report.md`, `report.html` and their
 /// charts, and the scenario and seed it ran with.
 pub fn write_run(
@@ -87,7 +127,7 @@ pub fn write_run(
     summary: &Summary,
 ) -> Result<()> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    sparkq_reports::write_run_report(out, records, summary)
+    sparkq_reports::write_run_report(out, records, summary, &scenario.source)
         .with_context(|| format!("writing the report into {}", out.display()))?;
     write_file(&out.join("scenario.yaml"), &scenario.source)?;
     let run = serde_json::json!({

@@ -3,18 +3,53 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Runs `sparkq` with stderr piped, as under CI: no terminal, so no progress bar and, at the
+/// default log level, nothing on stderr at all for a run that goes well.
 fn sparkq(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_sparkq"))
         .args(args)
+        .env_remove("SPARKQ_LOG")
         .output()
         .expect("the sparkq binary runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "sparkq {args:?} failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "sparkq {args:?} failed: {stderr}\n{stdout}");
+    assert!(stderr.is_empty(), "sparkq {args:?} wrote to stderr: {stderr:?}");
     stdout
+}
+
+/// A `summary.json` value by its dotted path.
+fn lookup<'a>(json: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    path.split('.').fold(json, |value, key| &value[key])
+}
+
+/// Every row of report.md's tables whose first cell is a `summary.json` key in backticks shows,
+/// in its value columns, exactly the values of `columns` (one summary per column): numbers
+/// equal as numbers, `n/a` for null, text as text. Returns how many cells were compared.
+fn report_cells_equal_json(markdown: &str, columns: &[&serde_json::Value]) -> usize {
+    let mut compared = 0;
+    for line in markdown.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let key = cells[0].trim_matches('`');
+        let values = &cells[1..];
+        // The run report's second table has one column: the run's top-level values.
+        let columns = if values.len() == 1 { &columns[..1] } else { columns };
+        assert_eq!(values.len(), columns.len(), "row `{key}`: {line}");
+        for (cell, json) in values.iter().zip(columns) {
+            let expected = lookup(json, key);
+            match expected {
+                serde_json::Value::Null => assert_eq!(*cell, "n/a", "`{key}`"),
+                serde_json::Value::String(text) => assert_eq!(cell, text, "`{key}`"),
+                number => assert_eq!(
+                    cell.parse::<f64>().ok(),
+                    number.as_f64(),
+                    "`{key}`: report.md shows {cell}, the JSON holds {number}"
+                ),
+            }
+            compared += 1;
+        }
+    }
+    compared
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -82,18 +117,13 @@ fn simulate_default_scenario_is_reproducible_and_reported() {
         assert!(summary.get(key).is_some(), "summary.json lacks {key}");
     }
     assert_eq!(summary["seed"], 42);
-    let p95 = summary["by_priority"]["normal"]["wait_seconds"]["p95"].as_f64().expect("p95");
     let markdown = String::from_utf8(read(&a.join("report.md"))).expect("utf-8");
-    let row = markdown
-        .lines()
-        .find(|line| line.contains("`wait_seconds.p95`"))
-        .expect("report.md has the p95 row");
-    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    assert_eq!(
-        cells[4].parse::<f64>().ok(),
-        Some(p95),
-        "report.md's normal p95 equals summary.json's"
-    );
+    let groups = [&summary, &summary["by_priority"]["high"], &summary["by_priority"]["normal"]];
+    // 15 rows of three groups, then utilisation, makespan, seed and policy.
+    assert_eq!(report_cells_equal_json(&markdown, &groups), 15 * 3 + 5);
+    // The page ends with the scenario it ran.
+    let scenario = String::from_utf8(read(&a.join("scenario.yaml"))).expect("utf-8");
+    assert!(markdown.contains(scenario.trim_end()), "report.md shows the scenario");
     check_charts(&a, 5);
     let jobs = String::from_utf8(read(&a.join("jobs.csv"))).expect("utf-8");
     assert!(jobs.starts_with(
@@ -140,16 +170,60 @@ fn plan_finds_the_node_count_worked_out_by_hand() {
     ]);
     assert!(stdout.starts_with("5 nodes in pool p"), "{stdout}");
     check_charts(&out, 1);
+
+    // plan.json holds the measured curve: 4 nodes measured and too few, 5 measured and
+    // enough (the answer cannot be known otherwise), and a search, not all 12 sizes.
+    let plan: serde_json::Value =
+        serde_json::from_slice(&read(&out.join("plan.json"))).expect("plan.json is JSON");
+    assert_eq!(plan["answer"], 5);
+    let points = plan["points"].as_array().expect("points");
+    let met = |nodes: u64| {
+        points.iter().find(|p| p["nodes"] == nodes).map(|p| p["all_met"].as_bool() == Some(true))
+    };
+    assert_eq!(met(4), Some(false), "{points:?}");
+    assert_eq!(met(5), Some(true), "{points:?}");
+    assert_eq!(met(12), Some(true), "the largest size is measured first");
+    assert!(points.len() < 12, "{} sizes measured of 12", points.len());
+    for point in points {
+        assert_eq!(point["seeds"], serde_json::json!([1, 2]), "both seeds at every size");
+    }
 }
 
 #[test]
 fn compare_writes_one_report_with_every_policy_and_legacy() {
-    let out = temp_dir("compare");
-    let stdout = sparkq(&["compare", "--legacy", "--out", out.to_str().expect("utf-8")]);
-    for label in ["strict", "weighted", "best-effort", "backfill", "legacy"] {
+    let dir = temp_dir("compare");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // The steady stream on 4 nodes, one short of what it needs: queues form.
+    let scenario = dir.join("steady.yaml");
+    std::fs::write(&scenario, STEADY.replace("count: 1, cpu: 8", "count: 4, cpu: 8"))
+        .expect("scenario written");
+    let out = dir.join("out");
+    let stdout = sparkq(&[
+        "compare",
+        scenario.to_str().expect("utf-8"),
+        "--legacy",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let labels = ["strict", "weighted", "best-effort", "backfill", "legacy"];
+    for label in labels {
         assert!(stdout.contains(label), "{label} missing from:\n{stdout}");
     }
     check_charts(&out, 2);
+
+    // summaries.json has one run per label, in order, and report.md shows their numbers.
+    let runs: serde_json::Value =
+        serde_json::from_slice(&read(&out.join("summaries.json"))).expect("summaries.json");
+    let runs = runs.as_array().expect("an array of runs");
+    let shown: Vec<&str> = runs.iter().filter_map(|r| r["label"].as_str()).collect();
+    assert_eq!(shown, labels);
+    let summaries: Vec<&serde_json::Value> = runs.iter().map(|r| &r["summary"]).collect();
+    let markdown = String::from_utf8(read(&out.join("report.md"))).expect("utf-8");
+    assert!(report_cells_equal_json(&markdown, &summaries) >= 20 * labels.len());
+    // With every job legacy, drivers take the room their executors need and some jobs never
+    // progress (SPEC §5); through the queue, none.
+    assert!(runs[4]["summary"]["never_progressed"].as_u64() > Some(0), "{}", runs[4]);
+    assert_eq!(runs[0]["summary"]["never_progressed"], 0);
 }
 
 #[test]

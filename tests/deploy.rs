@@ -964,7 +964,7 @@ fn exposition() -> String {
     let usage = labels([("namespace", "a"), ("domain", "d"), ("priority", "high")]);
     m.usage_cpu_cores.get_or_create(&usage).set(1.0);
     m.usage_memory_bytes.get_or_create(&usage).set(1 << 20);
-    let job = labels([("namespace", "a"), ("job", "j")]);
+    let job = labels([("namespace", "a"), ("spark_job", "j")]);
     m.job_cpu_cores.get_or_create(&job).set(1.0);
     m.job_memory_bytes.get_or_create(&job).set(1 << 20);
     m.cycle_duration_seconds.observe(0.001);

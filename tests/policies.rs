@@ -330,6 +330,49 @@ fn quota_holds_a_job_back_and_names_itself() {
     assert_eq!(admitted_min(&full, "b1"), Some(10));
 }
 
+/// A quota of 8 CPUs for namespace a on two 8-CPU nodes. `wide` (namespace a) asks for 10
+/// CPUs: a driver of 2 and four executors of 2. The cluster could hold it, the quota never can,
+/// so it is rejected at submission (0m) naming the quota, rather than blocking the queue for
+/// ever; b1 (namespace b, 2 CPUs, at 1m) is admitted at once, at 1m.
+#[test]
+fn job_larger_than_its_quota_is_rejected_and_does_not_block() {
+    let yaml = "
+name: q
+policy: { name: strict, quotas: [{ name: team-a, namespace: a, cpu: 8 }] }
+cluster:
+  pools:
+    - { name: n, count: 2, cpu: 8, memory: 32Gi }
+workload:
+  jobs:
+    - { name: wide, namespace: a, duration: 10m, spark: { driver: { cores: 2 }, executor: { cores: 2, instances: 4 } } }
+    - { name: b1, namespace: b, submit: 1m, duration: 10m, spark: { driver: { cores: 1 }, executor: { cores: 1, instances: 1 } } }
+";
+    let records = run(yaml);
+    let wide = job(&records, "wide");
+    assert_eq!(wide.phase, Phase::Rejected);
+    assert_eq!(wide.finished_ms, Some(0));
+    let reason = wide.reason.clone().unwrap_or_default();
+    for needle in ["team-a", "10", "8", "cpu"] {
+        assert!(reason.contains(needle), "reason `{reason}` should mention `{needle}`");
+    }
+    assert_eq!(admitted_min(&records, "b1"), Some(1));
+}
+
+/// SPEC §5: `cancelled` only before running. On one 8-CPU node, a (6 CPUs) runs 0–10m and b
+/// (4 CPUs, at 1m) waits behind it. At 5m both are cancelled by events: b, still queued, ends
+/// cancelled at 5m; a, running, is left alone and succeeds at 10m.
+#[test]
+fn cancel_event_ends_a_queued_job_and_leaves_a_running_one() {
+    let jobs = [job_line("a", "normal", 0, 6, 10), job_line("b", "normal", 1, 4, 10)].concat();
+    let yaml = one_node("strict", &jobs)
+        + "events:\n  - { at: 5m, cancel: a }\n  - { at: 5m, cancel: b }\n";
+    let records = run(&yaml);
+    assert_eq!(job(&records, "b").phase, Phase::Cancelled);
+    assert_eq!(job(&records, "b").finished_ms, Some(5 * MIN));
+    assert_eq!(job(&records, "a").phase, Phase::Succeeded);
+    assert_eq!(job(&records, "a").finished_ms, Some(10 * MIN));
+}
+
 /// Two 4-CPU nodes, each half taken by a 2-CPU background pod: 4 CPUs free in all, 2 per node.
 /// A job of a 1-CPU driver and one 3-CPU executor (4 in all) would fit in sum but its executor
 /// fits on no node: "fragmented". A 6-CPU job is short of 2 CPUs: "insufficient cpu (2 short)".

@@ -326,8 +326,17 @@ fn prometheus_scraping_the_adapter_reads_queue_waits_and_admissions() {
     assert_eq!(prometheus.scalar("sparkq_queue_jobs{priority=\"high\"}", None), Some(0.0));
     assert_eq!(prometheus.scalar("sparkq_leader", None), Some(1.0));
 
-    // Each runs for 2.5 s, so each normal job waits more than 2 s.
-    for job in ["b-high", "a-normal", "c-normal"] {
+    // Each runs for 2.5 s, so each normal job waits more than 2 s. While b-high runs, its
+    // bound driver (1 core) shows in the per-job gauge under its own label, beside the `job`
+    // label that Prometheus gives every series of the scrape job.
+    let driver = poll(Duration::from_secs(20), || driver_of(&server, "b-high"))
+        .expect("b-high was never launched");
+    server.bind_pod(NS, &driver, "n1").expect("bound");
+    server.set_pod_phase(NS, &driver, "Running").expect("running");
+    prometheus.wait_for("sparkq_job_cpu_cores{job=\"sparkq\",spark_job=\"b-high\"}", 1.0, 30);
+    std::thread::sleep(Duration::from_millis(2500));
+    server.set_pod_phase(NS, &driver, "Succeeded").expect("succeeded");
+    for job in ["a-normal", "c-normal"] {
         run_job(&server, job, Duration::from_millis(2500));
     }
 

@@ -526,15 +526,21 @@ impl Controller {
             && let Some(spec) = self.scheduler.set_flow(id, Flow::Legacy)
         {
             info!(job = %key.1, namespace = %key.0, "moved to legacy: launching now");
-            if let Some(record) = self.jobs.get_mut(key) {
-                record.spec = Some(spec);
-                record.legacy = true;
-                record.state = JobState::Admitted;
-                record.launch_pending = true;
-            }
-            let flow_labels = labels([("priority", priority.as_str()), ("flow", "legacy")]);
-            self.metrics.admissions.get_or_create(&flow_labels).inc();
+            self.launch_as_legacy(key, spec);
         }
+    }
+
+    /// A queued job leaves the queue for the legacy flow: it is launched at the next dispatch.
+    fn launch_as_legacy(&mut self, key: &JobKey, spec: JobSpec) {
+        let priority = spec.priority;
+        if let Some(record) = self.jobs.get_mut(key) {
+            record.spec = Some(spec);
+            record.legacy = true;
+            record.state = JobState::Admitted;
+            record.launch_pending = true;
+        }
+        let flow_labels = labels([("priority", priority.as_str()), ("flow", "legacy")]);
+        self.metrics.admissions.get_or_create(&flow_labels).inc();
     }
 
     fn job_deleted(&mut self, key: &JobKey) {
@@ -676,11 +682,25 @@ impl Controller {
             }
         }
         queued.sort();
+        let mut restored = Vec::new();
         for (at, seq, key) in queued {
             let Some(record) = self.jobs.get_mut(&key) else { continue };
             if let Some(spec) = &record.spec {
                 self.scheduler.restore_queued(spec.clone(), at, seq);
                 record.state = JobState::Queued;
+                restored.push(key);
+            }
+        }
+        // What changed while no replica was leading: a job moved to legacy launches now, and
+        // with the orchestrator off every queued job does.
+        for key in &restored {
+            self.spec_changed(key);
+        }
+        if !self.scheduler.config().enabled {
+            for spec in self.scheduler.set_enabled(false) {
+                let Some(key) = self.by_id.get(&spec.id).cloned() else { continue };
+                info!(job = %key.1, namespace = %key.0, "orchestrator off: launching at once");
+                self.launch_as_legacy(&key, spec);
             }
         }
         info!(
@@ -1056,7 +1076,7 @@ impl Controller {
         m.job_cpu_cores.clear();
         m.job_memory_bytes.clear();
         for ((namespace, job), amount) in per_job {
-            let l = labels([("namespace", &namespace), ("job", &job)]);
+            let l = labels([("namespace", &namespace), ("spark_job", &job)]);
             m.job_cpu_cores.get_or_create(&l).set(cores(amount.cpu_millis));
             m.job_memory_bytes.get_or_create(&l).set(amount.memory_bytes);
         }

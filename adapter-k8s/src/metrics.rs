@@ -1,7 +1,9 @@
 //! The Prometheus metrics of SPEC §7, with the `sparkq_` prefix, units in the names and
 //! `_total` on counters. Labels stay low in cardinality: priority, namespace, domain, reason,
-//! phase; the `job` label appears only on the per-job usage gauges, which hold admitted and
-//! running jobs only and so are bounded by what the cluster can run at once.
+//! phase; the `spark_job` label appears only on the per-job usage gauges, which hold admitted
+//! and running jobs only and so are bounded by what the cluster can run at once. It is not
+//! called `job`: Prometheus gives every scraped series a `job` label of its own (the scrape
+//! job), which would override ours.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -231,7 +233,7 @@ mod tests {
         let usage = labels([("namespace", "a"), ("domain", "d"), ("priority", "high")]);
         m.usage_cpu_cores.get_or_create(&usage).set(1.0);
         m.usage_memory_bytes.get_or_create(&usage).set(1);
-        let job = labels([("namespace", "a"), ("job", "j")]);
+        let job = labels([("namespace", "a"), ("spark_job", "j")]);
         m.job_cpu_cores.get_or_create(&job).set(1.0);
         m.job_memory_bytes.get_or_create(&job).set(1);
         m.cycle_duration_seconds.observe(0.001);

@@ -73,3 +73,65 @@ async fn killed_between_pod_creation_and_status_update_then_restarted() {
     let creates = server.request_count(Verb::Create, "pods");
     assert_eq!(creates, 1 + 3, "the create that hung, then one per remaining job");
 }
+
+/// Three jobs of 3 cores on 4 cores: q1 is admitted, q2 and q3 wait with their sequences
+/// recorded. Then the adapter dies, leaving the queue to whoever leads next.
+async fn two_waiting_then_killed(server: &TestApiServer) {
+    let adapter = start_adapter(server, settings()).await;
+    for name in ["q1", "q2", "q3"] {
+        submit(server, name, job_spec("normal", 2, 1)).await;
+    }
+    eventually(20, "q1 launched, q2 and q3 queued", || {
+        let launched = drivers_per_job(server).keys().cloned().collect::<Vec<_>>();
+        let waiting =
+            ["q2", "q3"].iter().all(|n| job_status(server, n)["enqueueSequence"].is_u64());
+        (launched == ["q1"] && waiting).then_some(())
+    })
+    .await;
+    adapter.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_with_the_orchestrator_off_launches_every_queued_job() {
+    let server = start_server(&[("n1", "4", "16Gi")]).await;
+    two_waiting_then_killed(&server).await;
+
+    // SPEC §6: with the orchestrator off every job is legacy, those already queued included.
+    let mut off = settings();
+    off.controller.scheduler.enabled = false;
+    let restarted = start_adapter(&server, off).await;
+    eventually(20, "q2 and q3 launched although they do not fit", || {
+        (drivers_per_job(&server).len() == 3).then_some(())
+    })
+    .await;
+    assert!(drivers_per_job(&server).values().all(|n| *n == 1), "{:?}", drivers_per_job(&server));
+    eventually(10, "their launches recorded as legacy", || {
+        ["q2", "q3"]
+            .iter()
+            .all(|n| job_status(&server, n)["launchedFlow"] == "legacy")
+            .then_some(())
+    })
+    .await;
+    drop(restarted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_changed_while_no_replica_leads_is_applied_on_restart() {
+    let server = start_server(&[("n1", "4", "16Gi")]).await;
+    two_waiting_then_killed(&server).await;
+
+    // kubectl moves q3 to legacy while nothing runs the controller.
+    server
+        .merge("SparkJob", NS, "q3", serde_json::json!({"spec": {"flow": "legacy"}}))
+        .expect("q3 edited");
+    let restarted = start_adapter(&server, settings()).await;
+    eventually(20, "q3 launched at once", || {
+        drivers_per_job(&server).contains_key("q3").then_some(())
+    })
+    .await;
+    // q2 still waits for q1: only the moved job left the queue.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!drivers_per_job(&server).contains_key("q2"), "{:?}", drivers_per_job(&server));
+    assert_eq!(phase(&server, "q2"), "queued");
+    drop(restarted);
+}

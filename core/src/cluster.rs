@@ -27,7 +27,7 @@ use crate::quantity::{format_bytes, format_cpu};
 use crate::resources::{ResourceKind, Resources};
 use crate::scheduler::PlacementRule;
 
-use index::{ClassIndex, Offer, Prefer};
+use index::{ClassIndex, Key, Offer, Want};
 
 /// A node's identity inside one [`Cluster`]; ids of removed nodes are reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -558,12 +558,8 @@ impl Cluster {
 
     /// The best node of the class, by the placement rule, that has room for the request.
     fn first_fit_in_class(&self, class: &NodeClass, request: &Resources) -> Option<NodeId> {
-        let prefer = match self.rule {
-            PlacementRule::Spread => Prefer::HighestKey,
-            PlacementRule::Binpack => Prefer::LowestKey,
-        };
-        let wanted = (request.cpu_millis, request.memory_bytes, request.pods);
-        class.index.best(wanted, prefer, |id| {
+        let want = Want::new(request.cpu_millis, request.memory_bytes, request.pods);
+        class.index.best(want, |id| {
             let node = self.node(id);
             node.fits(request).then(|| self.index_key(node.order_key, node.rank))
         })
@@ -576,14 +572,14 @@ impl Cluster {
     }
 
     /// The order key with the name rank folded into its low bits, so that every node's key is
-    /// unique and ties go to the node that comes first by name: higher is better for spread,
-    /// lower for binpack. Order keys stay far below 2^94, so the shift cannot overflow.
-    fn index_key(&self, order_key: i128, rank: u32) -> i128 {
-        let tie = match self.rule {
-            PlacementRule::Spread => u32::MAX - rank,
-            PlacementRule::Binpack => rank,
-        };
-        order_key * (1 << 32) + i128::from(tie)
+    /// unique and ties go to the node that comes first by name; negated under binpack, so that
+    /// the index always looks for the highest key. Order keys stay far below 2^94, so the
+    /// shift cannot overflow.
+    fn index_key(&self, order_key: i128, rank: u32) -> Key {
+        Key::new(match self.rule {
+            PlacementRule::Spread => order_key * (1 << 32) + i128::from(u32::MAX - rank),
+            PlacementRule::Binpack => -(order_key * (1 << 32) + i128::from(rank)),
+        })
     }
 
     /// What the node offers to the index: its free amounts and its key.

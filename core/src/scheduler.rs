@@ -442,7 +442,7 @@ impl Scheduler {
         if spec.flow == Flow::Legacy || !self.config.enabled {
             return Submission::Legacy;
         }
-        if let Err(reason) = self.fits_when_empty(&spec) {
+        if let Err(reason) = self.fits_when_empty(&spec).and_then(|()| self.within_quotas(&spec)) {
             return Submission::Rejected { reason };
         }
         let seq = self.next_seq;
@@ -1148,6 +1148,30 @@ impl Scheduler {
         })
     }
 
+    /// Whether the job alone stays within every quota that applies to it: a job larger than a
+    /// quota could never be admitted, so it is rejected rather than left to block its queue.
+    fn within_quotas(&self, spec: &JobSpec) -> Result<(), String> {
+        let total = spec.pods.total();
+        for quota in self.config.quotas.iter().filter(|q| Self::quota_applies(q, spec)) {
+            let limits = [
+                (ResourceKind::Cpu, quota.cpu_millis, total.cpu_millis),
+                (ResourceKind::Memory, quota.memory_bytes, total.memory_bytes),
+                (ResourceKind::Pods, quota.pods, total.pods),
+            ];
+            for (kind, limit, asked) in limits {
+                if let Some(limit) = limit.filter(|&limit| asked > limit) {
+                    return Err(format!(
+                        "the job needs {} {kind} in all, more than quota {} allows ({})",
+                        show_amount(&kind, asked),
+                        quota.name,
+                        show_amount(&kind, limit),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn charge_quotas(&mut self, spec: &JobSpec, sign: i64) {
         if self.config.quotas.is_empty() {
             return;
@@ -1182,7 +1206,9 @@ impl Scheduler {
         self.checked_node_epoch = self.cluster.node_epoch();
         let queued: Vec<JobSpec> = self.queued().cloned().collect();
         for spec in queued {
-            if let Err(reason) = self.fits_when_empty(&spec) {
+            if let Err(reason) =
+                self.fits_when_empty(&spec).and_then(|()| self.within_quotas(&spec))
+            {
                 self.job_finished(spec.id);
                 decisions.push(Decision::Reject { job: spec.id, reason });
             }

@@ -11,6 +11,11 @@ pub(crate) enum Block {
     Paragraph(String),
     Table(Table),
     Figure(FigureBlock),
+    /// A listing shown as it is, such as the scenario a run came from.
+    Listing {
+        language: &'static str,
+        text: String,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -81,6 +86,10 @@ impl Document {
         self.blocks.push(Block::Figure(figure));
     }
 
+    pub fn listing(&mut self, language: &'static str, text: impl Into<String>) {
+        self.blocks.push(Block::Listing { language, text: text.into() });
+    }
+
     pub fn to_markdown(&self) -> String {
         let mut out = format!("# {}\n", self.title);
         for block in &self.blocks {
@@ -97,6 +106,11 @@ impl Document {
                     let _ = writeln!(out, "### {}\n", figure.title);
                     let _ = writeln!(out, "![{}]({})\n", figure.title, figure.png_path);
                     let _ = writeln!(out, "*{}* ([SVG]({}))", figure.caption, figure.svg_path);
+                }
+                Block::Listing { language, text } => {
+                    // A fence longer than any run of backticks in the text cannot close early.
+                    let fence = "`".repeat(longest_run(text, '`').max(2) + 1);
+                    let _ = writeln!(out, "{fence}{language}\n{}\n{fence}", text.trim_end());
                 }
             }
         }
@@ -139,6 +153,13 @@ impl Document {
                         caption = escape(&figure.caption),
                     );
                 }
+                Block::Listing { language, text } => {
+                    let _ = writeln!(
+                        out,
+                        "<pre><code class=\"language-{language}\">{}</code></pre>",
+                        escape(text.trim_end())
+                    );
+                }
             }
         }
         out.push_str("</main>\n</body>\n</html>\n");
@@ -159,6 +180,8 @@ tr:nth-child(even) td { background: #fafafa; }
 code { background: #f3f3f3; padding: 0 0.2rem; border-radius: 3px; }
 figure { margin: 1.2rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9rem; }
+pre { background: #f6f6f6; border: 1px solid #e3e3e3; padding: 0.8rem; overflow-x: auto; \
+font-size: 0.85rem; }
 ";
 
 fn markdown_table(table: &Table, out: &mut String) {
@@ -196,6 +219,16 @@ fn html_table(table: &Table, out: &mut String) {
 }
 
 /// Escapes text for HTML content and attribute values.
+/// The length of the longest run of `c` in `text`.
+fn longest_run(text: &str, c: char) -> usize {
+    let (mut longest, mut current) = (0, 0);
+    for next in text.chars() {
+        current = if next == c { current + 1 } else { 0 };
+        longest = longest.max(current);
+    }
+    longest
+}
+
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

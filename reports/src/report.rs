@@ -37,11 +37,13 @@ pub struct WrittenChart {
 }
 
 /// Writes every file of a run report into `dir` (created if missing): `jobs.csv`,
-/// `summary.json`, `report.md`, `report.html` and `charts/*.png|svg`.
+/// `summary.json`, `report.md`, `report.html` and `charts/*.png|svg`. `scenario` is the YAML
+/// the run came from; the report ends with it, so the page alone says what was run.
 pub fn write_run_report(
     dir: &Path,
     records: &RunRecords,
     summary: &Summary,
+    scenario: &str,
 ) -> Result<WrittenReport, ReportError> {
     fs::create_dir_all(dir).map_err(ReportError::io(dir))?;
     let mut written = WrittenReport::default();
@@ -63,6 +65,13 @@ pub fn write_run_report(
     usage_section(&mut doc, &stats);
     blocking_section(&mut doc, &stats);
     problems_section(&mut doc, &stats);
+    doc.heading("Scenario");
+    doc.paragraph(format!(
+        "The scenario as it was read (also saved as `scenario.yaml`), run with seed {} and \
+         policy `{}`, which may replace the ones written in it.",
+        summary.seed, summary.policy
+    ));
+    doc.listing("yaml", scenario);
 
     written.files.extend(write_documents(dir, &doc)?);
     Ok(written)
@@ -157,8 +166,9 @@ fn run_header(doc: &mut Document, records: &RunRecords, summary: &Summary) {
         records.blocked.len(),
     ));
     doc.paragraph(format!(
-        "Replay this run with `sparkq simulate {} --seed {} --policy {}`.",
-        summary.scenario, summary.seed, summary.policy
+        "Replay this run from this folder with `sparkq simulate scenario.yaml --seed {} \
+         --policy {}`.",
+        summary.seed, summary.policy
     ));
 }
 

@@ -84,7 +84,8 @@ fn a_run_report_writes_every_file_and_its_numbers_equal_summary_json() {
     let dir = common::scratch("run");
     let run = common::hand_run();
     let summary = Summary::from_records(&run, 42, "strict", "hand");
-    let written = write_run_report(&dir, &run, &summary).expect("the report is written");
+    let scenario = "name: hand\n# a <comment> & ```fence```\nseed: 42\n";
+    let written = write_run_report(&dir, &run, &summary, scenario).expect("the report is written");
 
     for name in ["jobs.csv", "summary.json", "report.md", "report.html"] {
         assert!(dir.join(name).is_file(), "{name} is missing");
@@ -133,9 +134,17 @@ fn a_run_report_writes_every_file_and_its_numbers_equal_summary_json() {
     ));
     assert!(html.contains("seed 42") && html.contains("hand"));
 
+    // Both pages end with the scenario the run came from, shown as it was written.
+    assert!(html.contains(
+        "<pre><code class=\"language-yaml\">name: hand\n# a &lt;comment&gt; &amp; ```fence```\nseed: 42</code></pre>"
+    ));
+    assert!(
+        markdown.ends_with("````yaml\nname: hand\n# a <comment> & ```fence```\nseed: 42\n````\n")
+    );
+
     // The same input gives byte-identical files.
     let again = common::scratch("run-again");
-    write_run_report(&again, &run, &summary).expect("written again");
+    write_run_report(&again, &run, &summary, scenario).expect("written again");
     for name in ["jobs.csv", "summary.json", "report.md", "report.html", "charts/wait_cdf.png"] {
         assert_eq!(
             std::fs::read(dir.join(name)).expect("first"),
@@ -150,7 +159,7 @@ fn a_report_of_an_empty_run_still_renders() {
     let dir = common::scratch("empty");
     let run = sparkq_sim::record::RunRecords::default();
     let summary = Summary::from_records(&run, 0, "strict", "empty");
-    let written = write_run_report(&dir, &run, &summary).expect("written");
+    let written = write_run_report(&dir, &run, &summary, "").expect("written");
     check_charts(&dir, &written);
 }
 

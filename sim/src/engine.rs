@@ -380,10 +380,14 @@ impl<'a> Simulation<'a> {
             EventKind::Cordon { node } => self.set_schedulable(node, false),
             EventKind::Uncordon { node } => self.set_schedulable(node, true),
             EventKind::Cancel { job } => {
-                if let Some(id) = self.job_named(job) {
-                    self.sched.cancel(id);
-                    self.end_job(id, Phase::Cancelled, Some("cancelled by an event".into()));
+                let Some(id) = self.job_named(job) else { return };
+                // SPEC §5: only a job that is not running yet can be cancelled.
+                if self.live.get(&id).is_some_and(|live| live.started_ms.is_some()) {
+                    debug!(at_ms = self.now, job = %job, "running already: the cancel is ignored");
+                    return;
                 }
+                self.sched.cancel(id);
+                self.end_job(id, Phase::Cancelled, Some("cancelled by an event".into()));
             }
             EventKind::SetFlow { job, flow } => {
                 if let Some(spec) =

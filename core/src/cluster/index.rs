@@ -1,58 +1,85 @@
 //! The placement index of one node class: a tournament tree over the class's nodes.
 //!
 //! Every leaf holds what one schedulable node can still take (free CPU, memory and pod slots)
-//! and its placement key; every inner entry holds the maxima of free amounts and the maximum
-//! and minimum key below it. A search for the best node that fits a pod descends only into
+//! and its placement key; every inner entry holds the maxima of free amounts and keys below it.
+//! Keys are oriented so that higher is better under either placement rule. A search for the best node that fits a pod descends only into
 //! subtrees that could hold the pod and could beat the best node found so far, so a full
 //! cluster answers "no" at the root and a busy one is searched along a few paths. An update
 //! after a pod is placed or removed rewrites one leaf-to-root path: no allocation.
 
 use crate::cluster::NodeId;
 
-/// What a subtree offers, at best.
+/// A node's place in the order, higher is better: the placement rule's key with the name rank
+/// folded in, split in two words so that an entry needs no 16-byte alignment. Fields compare in
+/// order, so the derived order is the order of the 128-bit key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Key {
+    high: i64,
+    low: u64,
+}
+
+impl Key {
+    const NONE: Key = Key { high: i64::MIN, low: 0 };
+
+    pub fn new(key: i128) -> Key {
+        Key { high: (key >> 64) as i64, low: key as u64 }
+    }
+}
+
+/// What a subtree offers, at best: 32 bytes, so that two entries share a cache line.
+///
+/// CPU and pod slots are held in 32 bits, saturated: an entry is an upper bound used to skip
+/// subtrees, and saturating both the free amount and the request keeps `could_hold` true
+/// wherever the pod really fits. The leaf's own check (`accept`) is exact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Offer {
-    pub cpu_millis: i64,
-    pub memory_bytes: i64,
-    pub pods: i64,
-    pub key_max: i128,
-    pub key_min: i128,
+    cpu_millis: i32,
+    pods: i32,
+    memory_bytes: i64,
+    key_max: Key,
+}
+
+/// A request as the index compares it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Want {
+    cpu_millis: i32,
+    pods: i32,
+    memory_bytes: i64,
+}
+
+impl Want {
+    pub fn new(cpu_millis: i64, memory_bytes: i64, pods: i64) -> Want {
+        Want { cpu_millis: saturate(cpu_millis), pods: saturate(pods), memory_bytes }
+    }
+}
+
+fn saturate(amount: i64) -> i32 {
+    amount.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
 impl Offer {
     /// An empty slot: offers nothing, never wins.
-    const NONE: Offer = Offer {
-        cpu_millis: i64::MIN,
-        memory_bytes: i64::MIN,
-        pods: i64::MIN,
-        key_max: i128::MIN,
-        key_min: i128::MAX,
-    };
+    const NONE: Offer =
+        Offer { cpu_millis: i32::MIN, pods: i32::MIN, memory_bytes: i64::MIN, key_max: Key::NONE };
 
-    pub fn leaf(cpu_millis: i64, memory_bytes: i64, pods: i64, key: i128) -> Offer {
-        Offer { cpu_millis, memory_bytes, pods, key_max: key, key_min: key }
+    pub fn leaf(cpu_millis: i64, memory_bytes: i64, pods: i64, key: Key) -> Offer {
+        Offer { cpu_millis: saturate(cpu_millis), pods: saturate(pods), memory_bytes, key_max: key }
     }
 
     fn join(a: Offer, b: Offer) -> Offer {
         Offer {
             cpu_millis: a.cpu_millis.max(b.cpu_millis),
-            memory_bytes: a.memory_bytes.max(b.memory_bytes),
             pods: a.pods.max(b.pods),
+            memory_bytes: a.memory_bytes.max(b.memory_bytes),
             key_max: a.key_max.max(b.key_max),
-            key_min: a.key_min.min(b.key_min),
         }
     }
 
-    fn could_hold(&self, cpu_millis: i64, memory_bytes: i64, pods: i64) -> bool {
-        self.cpu_millis >= cpu_millis && self.memory_bytes >= memory_bytes && self.pods >= pods
+    fn could_hold(&self, want: Want) -> bool {
+        self.cpu_millis >= want.cpu_millis
+            && self.memory_bytes >= want.memory_bytes
+            && self.pods >= want.pods
     }
-}
-
-/// Which end of the key order wins.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Prefer {
-    HighestKey,
-    LowestKey,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -118,20 +145,15 @@ impl ClassIndex {
         self.nodes.get(slot).copied().flatten().map(|_| self.tree[self.width + slot])
     }
 
-    /// The best node by key among those `accept` takes, where `accept` returns the node's key
-    /// if the pod really fits (it also checks what the tree does not hold, such as extended
-    /// resources). Keys are unique (the caller folds the name rank into them), so the first
-    /// node found with the best key ends the search.
-    pub fn best(
-        &self,
-        (cpu_millis, memory_bytes, pods): (i64, i64, i64),
-        prefer: Prefer,
-        accept: impl Fn(NodeId) -> Option<i128>,
-    ) -> Option<NodeId> {
+    /// The node with the highest key among those `accept` takes, where `accept` returns the
+    /// node's key if the pod really fits (it also checks what the tree does not hold, such as
+    /// extended resources). Keys are unique (the caller folds the name rank into them), so the
+    /// search skips every subtree whose highest key cannot beat the best node found so far.
+    pub fn best(&self, want: Want, accept: impl Fn(NodeId) -> Option<Key>) -> Option<NodeId> {
         if self.len == 0 {
             return None;
         }
-        let mut best: Option<(i128, NodeId)> = None;
+        let mut best: Option<(Key, NodeId)> = None;
         // Depth-first, so at most two entries per level wait: a fixed stack, no allocation.
         let mut stack = [0usize; 2 * usize::BITS as usize];
         stack[0] = 1;
@@ -140,40 +162,25 @@ impl ClassIndex {
             depth -= 1;
             let at = stack[depth];
             let offer = self.tree[at];
-            if !offer.could_hold(cpu_millis, memory_bytes, pods) {
+            if !offer.could_hold(want) || best.is_some_and(|(key, _)| offer.key_max <= key) {
                 continue;
-            }
-            if let Some((key, _)) = best {
-                let hopeless = match prefer {
-                    Prefer::HighestKey => offer.key_max <= key,
-                    Prefer::LowestKey => offer.key_min >= key,
-                };
-                if hopeless {
-                    continue;
-                }
             }
             if at >= self.width {
                 let Some(id) = self.nodes.get(at - self.width).copied().flatten() else { continue };
-                let Some(key) = accept(id) else { continue };
-                let better = match best {
-                    None => true,
-                    Some((best_key, _)) => match prefer {
-                        Prefer::HighestKey => key > best_key,
-                        Prefer::LowestKey => key < best_key,
-                    },
-                };
-                if better {
+                if let Some(key) = accept(id)
+                    && best.is_none_or(|(best_key, _)| key > best_key)
+                {
                     best = Some((key, id));
                 }
                 continue;
             }
-            // The more promising child is pushed last, so it is searched first.
+            // The child with the higher key is pushed last, so it is searched first.
             let (left, right) = (2 * at, 2 * at + 1);
-            let left_first = match prefer {
-                Prefer::HighestKey => self.tree[left].key_max >= self.tree[right].key_max,
-                Prefer::LowestKey => self.tree[left].key_min <= self.tree[right].key_min,
+            let (first, second) = if self.tree[left].key_max >= self.tree[right].key_max {
+                (left, right)
+            } else {
+                (right, left)
             };
-            let (first, second) = if left_first { (left, right) } else { (right, left) };
             stack[depth] = second;
             stack[depth + 1] = first;
             depth += 2;
