@@ -141,6 +141,19 @@ use crate::cluster::{Cluster, Misfit, NodeId, NodeSpec, Shortfall, show_amount};
 use crate::job::{Flow, JobId, JobSpec, PodRole};
 use crate::resources::{ResourceKind, Resources};
 
+/// Adds (`sign` 1) or takes back (-1) a job's total against every quota that applies to it.
+fn charge_quotas(quotas: &[Quota], used: &mut [Resources], spec: &JobSpec, sign: i64) {
+    if quotas.is_empty() {
+        return;
+    }
+    let total = spec.pods.total();
+    for (quota, used) in quotas.iter().zip(used.iter_mut()) {
+        if Scheduler::quota_applies(quota, spec) {
+            if sign > 0 { used.add(&total) } else { used.sub(&total) }
+        }
+    }
+}
+
 /// Why a queued job is not running yet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WaitReason {
@@ -943,9 +956,9 @@ impl Scheduler {
         let reserved = (0..pods.len()).collect();
         entry.state =
             State::Holding(Holding { pods, reserved, admitted_ms: now, started_ms: None });
-        let (lane, priority, spec) = (entry.lane.clone(), entry.spec.priority, entry.spec.clone());
+        charge_quotas(&self.config.quotas, &mut self.quota_used, &entry.spec, 1);
+        let (lane, priority) = (entry.lane.clone(), entry.spec.priority);
         self.unqueue(&lane, priority, key);
-        self.charge_quotas(&spec, 1);
         let names = nodes.iter().map(|&id| self.cluster.node(id).spec.name.clone()).collect();
         Decision::Admit { job, nodes: names, node_ids: nodes }
     }
@@ -1173,15 +1186,7 @@ impl Scheduler {
     }
 
     fn charge_quotas(&mut self, spec: &JobSpec, sign: i64) {
-        if self.config.quotas.is_empty() {
-            return;
-        }
-        let total = spec.pods.total();
-        for (quota, used) in self.config.quotas.iter().zip(self.quota_used.iter_mut()) {
-            if Self::quota_applies(quota, spec) {
-                if sign > 0 { used.add(&total) } else { used.sub(&total) }
-            }
-        }
+        charge_quotas(&self.config.quotas, &mut self.quota_used, spec, sign);
     }
 
     /// Whether a job could fit on the empty cluster, cached per job shape and node epoch.

@@ -150,24 +150,25 @@ impl ClassIndex {
     /// extended resources). Keys are unique (the caller folds the name rank into them), so the
     /// search skips every subtree whose highest key cannot beat the best node found so far.
     pub fn best(&self, want: Want, accept: impl Fn(NodeId) -> Option<Key>) -> Option<NodeId> {
-        if self.len == 0 {
+        if self.len == 0 || !self.tree[1].could_hold(want) {
             return None;
         }
         let mut best: Option<(Key, NodeId)> = None;
-        // Depth-first, so at most two entries per level wait: a fixed stack, no allocation.
-        let mut stack = [0usize; 2 * usize::BITS as usize];
+        // Depth-first. Children that cannot hold the pod are never pushed, and each step pops
+        // one entry and pushes at most two, so the stack never holds more than the tree's
+        // height plus one: a fixed array, no allocation.
+        let mut stack = [0usize; usize::BITS as usize + 2];
         stack[0] = 1;
         let mut depth = 1;
         while depth > 0 {
             depth -= 1;
             let at = stack[depth];
-            let offer = self.tree[at];
-            if !offer.could_hold(want) || best.is_some_and(|(key, _)| offer.key_max <= key) {
+            if best.is_some_and(|(key, _)| self.tree[at].key_max <= key) {
                 continue;
             }
             if at >= self.width {
-                let Some(id) = self.nodes.get(at - self.width).copied().flatten() else { continue };
-                if let Some(key) = accept(id)
+                if let Some(id) = self.nodes[at - self.width]
+                    && let Some(key) = accept(id)
                     && best.is_none_or(|(best_key, _)| key > best_key)
                 {
                     best = Some((key, id));
@@ -181,9 +182,12 @@ impl ClassIndex {
             } else {
                 (right, left)
             };
-            stack[depth] = second;
-            stack[depth + 1] = first;
-            depth += 2;
+            for child in [second, first] {
+                if self.tree[child].could_hold(want) {
+                    stack[depth] = child;
+                    depth += 1;
+                }
+            }
         }
         best.map(|(_, id)| id)
     }
