@@ -193,6 +193,8 @@ fn check_swf_against_reference(relative: &str, processors: Option<u64>, capacity
         assert_eq!(job.started_ms, expected, "{relative}: start of {}", job.name);
         compared += usize::from(expected.is_some());
     }
+    // Both ways: the reference starts exactly the jobs the simulation ran, no more.
+    assert_eq!(compared, reference.len(), "{relative}: jobs the reference starts");
     let (wait_s, slowdown, utilisation) = figures(&records, capacity);
     println!(
         "{relative}: {} jobs, {compared} started as the reference says; mean wait {wait_s:.0} s, \
