@@ -3,7 +3,7 @@
 //! its allocatable after any cycle, the placement index consistent with the nodes).
 
 use proptest::prelude::*;
-use sparkq_core::{Flow, JobId, Phase, Priority};
+use sparkq_core::{Flow, JobId, Phase};
 use sparkq_sim::engine::{RunOptions, simulate};
 use sparkq_sim::record::{JobRecord, RunRecords};
 use sparkq_sim::scenario::Scenario;

@@ -164,7 +164,29 @@ impl DriverPodLauncher {
         for (key, value) in &job.spec.node_selector {
             put(&format!("spark.kubernetes.node.selector.{key}"), value.clone());
         }
+        if !job.spec.tolerations.is_empty() {
+            // Spark has no property for tolerations: the executors get them from a pod
+            // template, which the driver reads from the mounted configuration.
+            put(
+                "spark.kubernetes.executor.podTemplateFile",
+                format!("{}/{EXECUTOR_TEMPLATE}", self.conf_dir),
+            );
+        }
         conf
+    }
+
+    /// The executors' pod template: only what Spark's properties cannot say.
+    pub fn executor_template(&self, job: &SparkJob) -> Option<String> {
+        let tolerations = tolerations(job);
+        if tolerations.is_empty() {
+            return None;
+        }
+        let template = Pod {
+            spec: Some(PodSpec { tolerations: Some(tolerations), ..PodSpec::default() }),
+            ..Pod::default()
+        };
+        // JSON is YAML, which is what Spark reads the template as.
+        serde_json::to_string_pretty(&template).ok()
     }
 
     /// The properties file's text, sorted by key.
@@ -275,18 +297,7 @@ impl DriverPodLauncher {
             }]),
             ..Container::default()
         };
-        let tolerations = job
-            .spec
-            .tolerations
-            .iter()
-            .map(|t| K8sToleration {
-                key: t.key.clone(),
-                operator: t.operator.clone(),
-                value: t.value.clone(),
-                effect: t.effect.clone(),
-                ..K8sToleration::default()
-            })
-            .collect::<Vec<_>>();
+        let tolerations = tolerations(job);
         Ok(Pod {
             metadata: ObjectMeta {
                 name: Some(self.driver_pod_name(job)),
@@ -325,10 +336,13 @@ impl DriverPodLauncher {
                 owner_references: Some(vec![owner(job)?]),
                 ..ObjectMeta::default()
             },
-            data: Some(BTreeMap::from([(
-                "spark.properties".to_owned(),
-                self.properties_file(job),
-            )])),
+            data: Some(
+                [("spark.properties".to_owned(), Some(self.properties_file(job)))]
+                    .into_iter()
+                    .chain([(EXECUTOR_TEMPLATE.to_owned(), self.executor_template(job))])
+                    .filter_map(|(key, text)| Some((key, text?)))
+                    .collect(),
+            ),
             ..ConfigMap::default()
         })
     }
@@ -364,6 +378,24 @@ impl DriverPodLauncher {
             status: None,
         })
     }
+}
+
+/// The executors' pod template in the driver's configuration folder.
+const EXECUTOR_TEMPLATE: &str = "executor-pod-template.yaml";
+
+/// The job's tolerations as Kubernetes writes them.
+fn tolerations(job: &SparkJob) -> Vec<K8sToleration> {
+    job.spec
+        .tolerations
+        .iter()
+        .map(|t| K8sToleration {
+            key: t.key.clone(),
+            operator: t.operator.clone(),
+            value: t.value.clone(),
+            effect: t.effect.clone(),
+            ..K8sToleration::default()
+        })
+        .collect()
 }
 
 /// Escapes a key or value for a Java properties file.
@@ -452,6 +484,9 @@ impl SparkApplicationLauncher {
             }
             if let Some(overhead) = &p.memory_overhead {
                 v["memoryOverhead"] = json!(overhead);
+            }
+            if !spec.tolerations.is_empty() {
+                v["tolerations"] = json!(tolerations(job));
             }
             v
         };

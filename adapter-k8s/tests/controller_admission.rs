@@ -72,6 +72,7 @@ async fn jobs_are_admitted_in_queue_order_with_spark_shaped_drivers() {
         "{properties}"
     );
     assert!(properties.contains("spark.executor.instances=2\n"), "{properties}");
+    assert!(!properties.contains("podTemplateFile"), "no tolerations, no template: {properties}");
     let service: Service =
         server.get("Service", NS, "b-high-driver-svc").expect("headless service");
     assert_eq!(service.spec.and_then(|s| s.cluster_ip).as_deref(), Some("None"));
@@ -133,7 +134,12 @@ async fn the_spark_application_launcher_hands_the_job_to_the_operator() {
             spark_version: "3.5.3".into(),
         });
     let adapter = start_adapter(&server, settings).await;
-    submit(&server, "op", job_spec("normal", 2, 1)).await;
+    let mut spec = job_spec("normal", 2, 1);
+    spec.tolerations = serde_json::from_value(serde_json::json!([
+        {"key": "dedicated", "operator": "Equal", "value": "spark", "effect": "NoSchedule"}
+    ]))
+    .expect("tolerations");
+    submit(&server, "op", spec).await;
     let app =
         eventually(20, "the SparkApplication", || server.get_json("SparkApplication", NS, "op"))
             .await;
@@ -142,6 +148,13 @@ async fn the_spark_application_launcher_hands_the_job_to_the_operator() {
     assert_eq!(app["spec"]["mainClass"], "org.example.Main");
     assert_eq!(app["spec"]["executor"]["instances"], 2);
     assert_eq!(app["spec"]["driver"]["labels"]["sparkq.io/job"], "op");
+    for role in ["driver", "executor"] {
+        let toleration = &app["spec"][role]["tolerations"][0];
+        assert_eq!(
+            (&toleration["key"], &toleration["value"]),
+            (&"dedicated".into(), &"spark".into())
+        );
+    }
     assert_eq!(app["metadata"]["ownerReferences"][0]["kind"], "SparkJob");
     eventually(10, "the driver pod recorded", || {
         (job_status(&server, "op")["driverPod"] == "op-driver").then_some(())
@@ -184,5 +197,53 @@ async fn with_the_orchestrator_off_every_job_is_launched_at_once() {
             .then_some(())
     })
     .await;
+    drop(adapter);
+}
+
+/// A job for a tainted pool: Spark's properties carry the node selector to the executors, but
+/// not tolerations, so the executors get them from a pod template in the driver's mounted
+/// configuration, and the driver pod carries them itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tolerations_reach_the_driver_and_through_a_template_the_executors() {
+    init_tracing();
+    let server = sparkq_adapter_k8s::testkit::TestApiServer::start().await.expect("server");
+    let gpu = sparkq_adapter_k8s::testkit::TestNode::new("g1", "8", "32Gi")
+        .label("pool", "gpu")
+        .taint("nvidia.com/gpu", "present", "NoSchedule");
+    server.add_node(gpu).expect("node");
+    let mut spec = job_spec("normal", 2, 1);
+    spec.node_selector.insert("pool".into(), "gpu".into());
+    spec.tolerations = serde_json::from_value(serde_json::json!([
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]))
+    .expect("tolerations");
+    submit(&server, "trainer", spec).await;
+    let adapter = start_adapter(&server, settings()).await;
+
+    let driver = eventually(20, "the driver", || driver_pods(&server).into_iter().next()).await;
+    let pod_spec = driver.spec.expect("pod spec");
+    let toleration = &pod_spec.tolerations.expect("tolerations on the driver")[0];
+    assert_eq!(toleration.key.as_deref(), Some("nvidia.com/gpu"));
+    assert_eq!(toleration.operator.as_deref(), Some("Exists"));
+
+    let config: ConfigMap =
+        server.get("ConfigMap", NS, "trainer-spark-conf").expect("properties ConfigMap");
+    let mut data = config.data.unwrap_or_default();
+    let properties = data.remove("spark.properties").unwrap_or_default();
+    assert!(properties.contains("spark.kubernetes.node.selector.pool=gpu\n"), "{properties}");
+    assert!(
+        properties.contains(
+            "spark.kubernetes.executor.podTemplateFile=/opt/spark/conf/executor-pod-template.yaml\n"
+        ),
+        "{properties}"
+    );
+    // The template parses as a pod (as Spark reads it) with exactly the job's toleration.
+    let template = data.remove("executor-pod-template.yaml").expect("the executors' template");
+    let template: k8s_openapi::api::core::v1::Pod =
+        serde_saphyr::from_str(&template).expect("the template is a pod in YAML");
+    let tolerations = template.spec.and_then(|s| s.tolerations).expect("template tolerations");
+    assert_eq!(tolerations.len(), 1);
+    assert_eq!(tolerations[0].key.as_deref(), Some("nvidia.com/gpu"));
+    assert_eq!(tolerations[0].effect.as_deref(), Some("NoSchedule"));
     drop(adapter);
 }
