@@ -243,10 +243,13 @@ fn phase_of(text: Option<&str>) -> Option<Phase> {
     Phase::ALL.into_iter().find(|p| Some(p.as_str()) == text)
 }
 
+/// The wait as the `Wait` column shows it. Whole minutes at the finest: the text is rewritten
+/// into every queued job's status when it changes, and a per-second text would cost one write
+/// per queued job per second.
 fn wait_text(ms: u64) -> String {
     let seconds = ms / 1000;
-    if seconds < 120 {
-        format!("{seconds}s")
+    if seconds < 60 {
+        "<1m".to_owned()
     } else if seconds < 7200 {
         format!("{}m", seconds / 60)
     } else {
@@ -1119,5 +1122,19 @@ fn combine_patches(earlier: &mut Value, later: &Value) {
             }
         }
         (earlier, later) => *earlier = later.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wait_text;
+
+    #[test]
+    fn wait_text_changes_at_most_once_a_minute() {
+        assert_eq!(wait_text(0), "<1m");
+        assert_eq!(wait_text(59_999), "<1m");
+        assert_eq!(wait_text(60_000), "1m");
+        assert_eq!(wait_text(119 * 60_000 + 59_999), "119m");
+        assert_eq!(wait_text(2 * 3_600_000), "2h");
     }
 }

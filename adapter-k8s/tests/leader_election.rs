@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use sparkq_adapter_k8s::Adapter;
+use sparkq_adapter_k8s::testkit::Verb;
 
 fn replica(identity: &str) -> sparkq_adapter_k8s::Settings {
     let mut settings = settings();
@@ -38,6 +39,8 @@ async fn only_the_leader_dispatches_and_the_other_takes_over() {
     let driver =
         eventually(10, "the first driver", || driver_pods(&server).into_iter().next()).await;
     assert_eq!(job_of(&driver), "first");
+    // A second dispatcher would adopt the driver after a refused create: count the creates.
+    assert_eq!(server.request_count(Verb::Create, "pods"), 1, "one replica created the driver");
     let lease: serde_json::Value =
         server.get_json("Lease", NS, "sparkq-leader").expect("the lease exists");
     let holder = lease["spec"]["holderIdentity"].as_str().unwrap_or("").to_owned();
@@ -61,6 +64,8 @@ async fn only_the_leader_dispatches_and_the_other_takes_over() {
     .await;
     eventually(10, "first succeeded", || (phase(&server, "first") == "succeeded").then_some(()))
         .await;
+    assert_eq!(server.request_count(Verb::Create, "pods"), 2, "one create per job in all");
+    assert_eq!(drivers_per_job(&server).into_values().collect::<Vec<_>>(), [1, 1]);
     let lease: serde_json::Value =
         server.get_json("Lease", NS, "sparkq-leader").expect("the lease exists");
     assert_ne!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use sparkq_adapter_k8s::testkit::TestApiServer;
+use sparkq_adapter_k8s::testkit::{Fault, FaultAction, TestApiServer, Verb};
 
 fn foreign_pod(server: &TestApiServer, name: &str, cpu: &str) {
     let pod = json!({
@@ -47,6 +47,24 @@ async fn wait_requested(addr: SocketAddr, expected: f64) {
     }
 }
 
+/// Compacts the history and breaks the watches, then runs `meanwhile` once the adapter's pod
+/// watch has got its `410 Gone` and its relist has been refused (so no pod watch is connected),
+/// and lets the next relist through.
+async fn outage(server: &TestApiServer, meanwhile: impl FnOnce()) {
+    let refused = server.add_fault(Fault {
+        verb: Verb::List,
+        plural: "pods",
+        subresource: None,
+        skip: 0,
+        action: FaultAction::Fail(500),
+    });
+    server.compact();
+    server.break_watches();
+    refused.hit().await;
+    meanwhile();
+    server.clear_faults();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_and_expired_watches_neither_lose_nor_double_count_pods() {
     let server = start_server(&[("n1", "8", "32Gi")]).await;
@@ -54,23 +72,24 @@ async fn broken_and_expired_watches_neither_lose_nor_double_count_pods() {
     let adapter = start_adapter(&server, settings()).await;
     wait_requested(adapter.addr, 2.0).await;
 
-    // A closed connection: the watch resumes from its version; the new pod counts once.
+    // A closed connection: the watch resumes from its version (no new list); the new pod
+    // counts once.
+    let lists = server.request_count(Verb::List, "pods");
     server.break_watches();
     foreign_pod(&server, "other-b", "1");
     wait_requested(adapter.addr, 3.0).await;
+    assert_eq!(server.request_count(Verb::List, "pods"), lists, "resumed, not relisted");
 
-    // History compacted and the connection closed: 410, a relist, and still each pod once.
-    server.compact();
-    server.break_watches();
-    foreign_pod(&server, "other-c", "1");
+    // History compacted and the connection closed: the resumed watch gets 410 and the adapter
+    // lists again. The first relist is refused, so the pod created meanwhile arrives while no
+    // watch is connected; it still counts once.
+    outage(&server, || foreign_pod(&server, "other-c", "1")).await;
     wait_requested(adapter.addr, 4.0).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     wait_requested(adapter.addr, 4.0).await;
 
-    // A pod that goes away while the watch is broken is forgotten after the relist.
-    server.compact();
-    server.break_watches();
-    assert!(server.remove("Pod", "other", "other-a"));
+    // A pod that goes away while no watch is connected is forgotten after the relist.
+    outage(&server, || assert!(server.remove("Pod", "other", "other-a"))).await;
     wait_requested(adapter.addr, 2.0).await;
 
     // Admission follows the exact view: 6 cores free, a 5-core job fits, and then a 3-core
