@@ -242,7 +242,7 @@ impl Cluster {
         let (class, slot) = (node.class, node.slot);
         if let Some(slot) = slot {
             let node = self.node(id);
-            let offer = self.offer(&self.classes[class], node);
+            let offer = Self::offer_of(self.rule, node);
             self.classes[class].index.set(slot, offer);
         }
     }
@@ -524,7 +524,9 @@ impl Cluster {
                 }
                 let name = &node.spec.name;
                 let slot = node.slot.ok_or(format!("{name} is schedulable but not indexed"))?;
-                if class.index.offer(slot) != Some(self.offer(class, node)) {
+                if node.order_key != Self::order_key(&class.allocatable, node)
+                    || class.index.offer(slot) != Some(Self::offer_of(self.rule, node))
+                {
                     return Err(format!("index entry for {name} is stale"));
                 }
                 held.add(&node.used);
@@ -561,31 +563,31 @@ impl Cluster {
         let want = Want::new(request.cpu_millis, request.memory_bytes, request.pods);
         class.index.best(want, |id| {
             let node = self.node(id);
-            node.fits(request).then(|| self.index_key(node.order_key, node.rank))
+            node.fits(request).then(|| Self::index_key(self.rule, node.order_key, node.rank))
         })
     }
 
-    fn order_key(&self, class: &NodeClass, node: &NodeState) -> i128 {
-        let alloc = &class.allocatable;
-        i128::from(node.free_cpu_millis()) * i128::from(alloc.memory_bytes.max(1))
-            + i128::from(node.free_memory_bytes()) * i128::from(alloc.cpu_millis.max(1))
+    fn order_key(allocatable: &Resources, node: &NodeState) -> i128 {
+        i128::from(node.free_cpu_millis()) * i128::from(allocatable.memory_bytes.max(1))
+            + i128::from(node.free_memory_bytes()) * i128::from(allocatable.cpu_millis.max(1))
     }
 
     /// The order key with the name rank folded into its low bits, so that every node's key is
     /// unique and ties go to the node that comes first by name; negated under binpack, so that
     /// the index always looks for the highest key. Order keys stay far below 2^94, so the
     /// shift cannot overflow.
-    fn index_key(&self, order_key: i128, rank: u32) -> Key {
-        Key::new(match self.rule {
+    fn index_key(rule: PlacementRule, order_key: i128, rank: u32) -> Key {
+        Key::new(match rule {
             PlacementRule::Spread => order_key * (1 << 32) + i128::from(u32::MAX - rank),
             PlacementRule::Binpack => -(order_key * (1 << 32) + i128::from(rank)),
         })
     }
 
-    /// What the node offers to the index: its free amounts and its key.
-    fn offer(&self, class: &NodeClass, node: &NodeState) -> Offer {
+    /// What the node offers to the index: its free amounts and its key (from its current
+    /// `order_key`).
+    fn offer_of(rule: PlacementRule, node: &NodeState) -> Offer {
         let pods = node.spec.allocatable.pods - node.used.pods - node.reserved.pods;
-        let key = self.index_key(self.order_key(class, node), node.rank);
+        let key = Self::index_key(rule, node.order_key, node.rank);
         Offer::leaf(node.free_cpu_millis(), node.free_memory_bytes(), pods, key)
     }
 
@@ -608,8 +610,8 @@ impl Cluster {
         };
         let rank = self.nodes[id.0 as usize].as_ref().map_or(u32::MAX, |n| n.rank);
         let mut node = NodeState { spec, used, reserved, class, order_key: 0, slot: None, rank };
-        node.order_key = self.order_key(&self.classes[class], &node);
-        let offer = self.offer(&self.classes[class], &node);
+        node.order_key = Self::order_key(&self.classes[class].allocatable, &node);
+        let offer = Self::offer_of(self.rule, &node);
         let class = &mut self.classes[class];
         class.members += 1;
         if node.spec.schedulable {
@@ -650,12 +652,9 @@ impl Cluster {
         } else {
             held.sub(delta)
         }
-        let node = self.nodes[slot].as_ref().expect("updating a live node");
-        let key = self.order_key(&self.classes[class], node);
-        let offer = self.offer(&self.classes[class], node);
-        if let Some(node) = self.nodes[slot].as_mut() {
-            node.order_key = key;
-        }
+        let node = self.nodes[slot].as_mut().expect("updating a live node");
+        node.order_key = Self::order_key(&self.classes[class].allocatable, node);
+        let offer = Self::offer_of(self.rule, node);
         self.classes[class].index.set(index_slot, offer);
     }
 }

@@ -92,15 +92,20 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let only = |word: &str| args.iter().any(|arg| arg == word);
     let jobs: u64 = args.iter().find_map(|arg| arg.parse().ok()).unwrap_or(1_000_000);
+    let policies: Vec<Policy> = Policy::ALL
+        .into_iter()
+        .filter(|p| matches!(p, Policy::Strict | Policy::BestEffort))
+        .filter(|p| only(p.as_str()) || !(only("strict") || only("best-effort")))
+        .collect();
     if !only("traces") {
-        generated(jobs);
+        generated(jobs, &policies);
     }
     if !only("generated") {
         traces();
     }
 }
 
-fn generated(jobs: u64) {
+fn generated(jobs: u64, policies: &[Policy]) {
     let scenario = Scenario::from_yaml(&workload(jobs), "bench.yaml").expect("bench scenario");
 
     let started = Instant::now();
@@ -108,7 +113,7 @@ fn generated(jobs: u64) {
     let baseline_s = started.elapsed().as_secs_f64();
     println!("baseline: drawing {drawn} arrivals took {baseline_s:.2} s");
 
-    for policy in [Policy::Strict, Policy::BestEffort] {
+    for &policy in policies {
         for fraction in [10, 1] {
             let n = jobs / fraction;
             let scenario = Scenario::from_yaml(&workload(n), "bench.yaml").expect("bench scenario");
