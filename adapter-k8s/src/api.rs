@@ -93,7 +93,8 @@ type ApiResult = Result<Response, ApiError>;
 pub fn router(state: ApiState) -> Router {
     let protected = Router::new()
         .route("/api/v1/jobs", post(submit).get(list))
-        .route("/api/v1/jobs/{namespace}/{name}", get(get_job).delete(cancel).patch(update))
+        .route("/api/v1/jobs/{namespace}/{name}", get(get_job).delete(delete_job).patch(update))
+        .route("/api/v1/jobs/{namespace}/{name}/cancel", post(cancel))
         .route("/api/v1/domains/{domain}/spark/jobs/migrate-to-legacy", post(migrate_to_legacy))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
@@ -272,18 +273,15 @@ async fn get_job(
     }
 }
 
-/// `DELETE`: cancels the job by deleting its SparkJob; what it launched goes with it.
-///
-/// TODO(#5): a cancelled job leaves no record behind (the SparkJob is gone). A `cancel` field
-/// in the spec, turned into the `cancelled` phase by the controller, would keep one.
-async fn cancel(
+/// `DELETE`: deletes the job's SparkJob, and with it what it launched, whatever its phase.
+async fn delete_job(
     State(state): State<ApiState>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> ApiResult {
     let api: Api<SparkJob> = Api::namespaced(state.client.clone(), &namespace);
     match api.delete(&name, &DeleteParams::default()).await {
         Ok(_) => {
-            tracing::info!(job = %name, %namespace, "cancelled through the API");
+            tracing::info!(job = %name, %namespace, "deleted through the API");
             Ok(axum::Json(json!({"namespace": namespace, "name": name, "deleted": true}))
                 .into_response())
         }
@@ -292,6 +290,33 @@ async fn cancel(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// `POST .../cancel`: cancels a job that has not been admitted. The controller takes it out of
+/// its queue and records it `cancelled`; the SparkJob stays. A job admitted, running or ended
+/// already gets 409: only deleting it (`DELETE`) stops it.
+async fn cancel(
+    State(state): State<ApiState>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult {
+    let api: Api<SparkJob> = Api::namespaced(state.client.clone(), &namespace);
+    let Some(job) = api.get_opt(&name).await? else {
+        return Err(ApiError::not_found(&namespace, &name));
+    };
+    let phase = job.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+    if !matches!(phase.as_str(), "" | "queued") {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "job {namespace}/{name} is {phase}: only a job that waits can be cancelled; \
+                 delete it to stop it"
+            ),
+        ));
+    }
+    let patch = Patch::Merge(json!({"spec": {"cancel": true}}));
+    let job = api.patch(&name, &PatchParams::default(), &patch).await?;
+    tracing::info!(job = %name, %namespace, "cancel requested through the API");
+    Ok((StatusCode::ACCEPTED, axum::Json(view(&job))).into_response())
 }
 
 #[derive(Debug, Deserialize)]

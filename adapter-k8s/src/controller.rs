@@ -507,10 +507,15 @@ impl Controller {
         );
     }
 
-    /// A job's priority or flow changed (the API or kubectl edited the spec).
+    /// A job's priority or flow changed, or it was cancelled (the API or kubectl edited the
+    /// spec).
     fn spec_changed(&mut self, key: &JobKey) {
         let Some(record) = self.jobs.get_mut(key) else { return };
         if record.state != JobState::Queued {
+            return;
+        }
+        if record.object.spec.cancel == Some(true) {
+            self.cancel_waiting(key);
             return;
         }
         let (Ok(priority), Ok(flow)) = (record.object.spec.priority(), record.object.spec.flow())
@@ -531,6 +536,23 @@ impl Controller {
             info!(job = %key.1, namespace = %key.0, "moved to legacy: launching now");
             self.launch_as_legacy(key, spec);
         }
+    }
+
+    /// A job that has not been admitted is cancelled at its owner's request: it leaves its
+    /// queue (if it joined one) and ends `cancelled`; its SparkJob stays as the record.
+    fn cancel_waiting(&mut self, key: &JobKey) {
+        let Some(record) = self.jobs.get_mut(key) else { return };
+        if record.state == JobState::Queued {
+            self.scheduler.cancel(record.id);
+        }
+        record.state = JobState::Final(Phase::Cancelled);
+        self.metrics.cancellations.get_or_create(&labels([("reason", "requested")])).inc();
+        info!(job = %key.1, namespace = %key.0, "cancelled at its owner's request");
+        self.queue_status(
+            key,
+            json!({"phase": "cancelled", "reason": "cancelled at its owner's request",
+                "finishedAt": now_ms(), "queuePosition": null}),
+        );
     }
 
     /// A queued job leaves the queue for the legacy flow: it is launched at the next dispatch.
@@ -752,6 +774,10 @@ impl Controller {
         let mut writes = Vec::new();
         for (_, _, key) in fresh {
             let Some(record) = self.jobs.get_mut(&key) else { continue };
+            if record.object.spec.cancel == Some(true) {
+                self.cancel_waiting(&key);
+                continue;
+            }
             let spec = match record.object.spec.to_job_spec(record.id, &key.0, &key.1) {
                 Ok(spec) => spec,
                 Err(error) => {

@@ -84,6 +84,10 @@ pub struct SparkJobSpec {
     /// A declared estimate of the run time, used by the `backfill` policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_duration_seconds: Option<i64>,
+    /// `true` cancels the job while it waits: it leaves the queue and ends `cancelled`, and
+    /// the SparkJob stays as its record. A job admitted already is not affected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<bool>,
 }
 
 /// A driver's resources in Spark's terms.

@@ -43,6 +43,7 @@ async fn protected_routes_need_the_token_and_health_does_not() {
         ("POST", "/api/v1/jobs"),
         ("GET", "/api/v1/jobs/spark/x"),
         ("DELETE", "/api/v1/jobs/spark/x"),
+        ("POST", "/api/v1/jobs/spark/x/cancel"),
         ("PATCH", "/api/v1/jobs/spark/x"),
         ("POST", "/api/v1/domains/etl/spark/jobs/migrate-to-legacy"),
     ];
@@ -125,11 +126,29 @@ async fn job_routes_submit_list_get_update_and_cancel() {
             .await;
     assert_eq!((code, updated["spec"]["priority"].as_str()), (200, Some("high")));
 
+    // Cancelling the waiting job keeps its record: it ends `cancelled`, out of the queue.
+    let (code, answer) =
+        http(addr, "POST", "/api/v1/jobs/spark/two/cancel", Some(TOKEN), None).await;
+    assert_eq!(code, 202, "{answer}");
+    eventually(10, "two cancelled", || (phase(&server, "two") == "cancelled").then_some(())).await;
+    assert_eq!(job_status(&server, "two")["reason"], "cancelled at its owner's request");
+    assert_eq!(job_status(&server, "two")["queuePosition"], Value::Null);
+    // An admitted job cannot be cancelled, only deleted; a missing one is not found.
+    let (code, answer) =
+        http(addr, "POST", "/api/v1/jobs/spark/one/cancel", Some(TOKEN), None).await;
+    assert_eq!(code, 409, "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("admitted")), "{answer}");
+    let (code, _) = http(addr, "POST", "/api/v1/jobs/spark/nope/cancel", Some(TOKEN), None).await;
+    assert_eq!(code, 404);
+    let (code, answer) =
+        http(addr, "POST", "/api/v1/jobs/spark/two/cancel", Some(TOKEN), None).await;
+    assert_eq!(code, 409, "cancelled already: {answer}");
+
     let (code, _) = http(addr, "DELETE", "/api/v1/jobs/spark/two", Some(TOKEN), None).await;
     assert_eq!(code, 200);
     let (code, _) = http(addr, "DELETE", "/api/v1/jobs/spark/two", Some(TOKEN), None).await;
     assert_eq!(code, 404);
-    // Cancelling the admitted job deletes what it launched.
+    // Deleting the admitted job deletes what it launched.
     http(addr, "DELETE", "/api/v1/jobs/spark/one", Some(TOKEN), None).await;
     eventually(10, "one's objects gone", || {
         server.get_json("ConfigMap", NS, "one-spark-conf").is_none().then_some(())
