@@ -23,17 +23,17 @@ use kube::{Client, ResourceExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sparkq_core::{JobId, Phase};
-use subtle::ConstantTimeEq;
 
 use crate::crd::{SparkJob, SparkJobSpec, parse_flow, parse_priority};
 use crate::metrics::Metrics;
+use crate::token::ApiToken;
 
 /// What the API handlers share.
 #[derive(Clone)]
 pub struct ApiState {
     pub client: Client,
     /// The bearer token; `None` turns authentication off (only with `--no-auth`).
-    pub token: Option<Arc<[u8]>>,
+    pub token: Option<Arc<ApiToken>>,
     pub metrics: Arc<Metrics>,
     /// The controller has a complete view (leader) or this replica stands by (follower).
     pub ready: Arc<AtomicBool>,
@@ -116,7 +116,7 @@ async fn authenticate(State(state): State<ApiState>, request: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let valid = presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(token)));
+    let valid = presented.is_some_and(|p| token.accepts(p.as_bytes()));
     if !valid {
         let mut response =
             ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid bearer token")

@@ -15,6 +15,7 @@ pub mod launcher;
 pub mod metrics;
 pub mod serve;
 pub mod spark_conf;
+pub mod token;
 pub mod view;
 
 #[cfg(feature = "testkit")]

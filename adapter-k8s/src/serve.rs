@@ -23,6 +23,7 @@ use crate::api::{ApiState, router};
 use crate::controller::{self, ControllerConfig};
 use crate::launcher::{DriverPodLauncher, Launcher, SparkApplicationLauncher};
 use crate::metrics::Metrics;
+use crate::token::ApiToken;
 
 /// How an admitted job is launched.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -112,7 +113,8 @@ pub struct ServeFile {
 #[derive(Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
-    pub token: Option<Arc<[u8]>>,
+    /// The API's bearer token; `None` only with `--no-auth`.
+    pub token: Option<Arc<ApiToken>>,
     pub controller: ControllerConfig,
     pub leader_election: bool,
     pub lease_name: String,
@@ -166,21 +168,10 @@ impl ServeOptions {
             enabled: !self.disabled && file.enabled.unwrap_or(true),
         };
 
-        // TODO(#5): the token is read once; a rotated Secret takes effect on restart. Re-reading
-        // the file when it changes would let this go.
+        // The file is read again when it changes: a rotated Secret needs no restart.
         let token_file = self.token_file.clone().or(file.token_file.clone());
         let token = match (token_file, self.no_auth) {
-            (Some(path), _) => {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading the API token file {}", path.display()))?;
-                let token = text.trim();
-                anyhow::ensure!(
-                    !token.is_empty(),
-                    "the API token file {} is empty",
-                    path.display()
-                );
-                Some(Arc::from(token.as_bytes()))
-            }
+            (Some(path), _) => Some(Arc::new(ApiToken::from_file(&path)?)),
             (None, true) => None,
             (None, false) => anyhow::bail!(
                 "the API needs a bearer token: pass --token-file FILE (or --no-auth for development)"
@@ -467,7 +458,8 @@ mod tests {
         assert_eq!(scheduler.quotas.len(), 1);
         assert_eq!(settings.controller.namespaces, ["a", "b"]);
         assert_eq!(settings.lease_namespace, "a");
-        assert_eq!(settings.token.as_deref(), Some(b"s3cret".as_slice()));
+        let token = settings.token.clone().expect("a token");
+        assert!(token.accepts(b"s3cret") && !token.accepts(b"s3cre"));
         assert!(!format!("{settings:?}").contains("s3cret"), "the token is never printed");
     }
 

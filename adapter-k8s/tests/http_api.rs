@@ -204,3 +204,27 @@ async fn migrate_to_legacy_launches_every_queued_job_of_the_domain_and_no_other(
     })
     .await;
 }
+
+/// The token file is a mounted Secret: when it is rotated, the API takes the new token at the
+/// next request, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_file_takes_effect_without_a_restart() {
+    let server = start_server(&[("n1", "4", "16Gi")]).await;
+    let dir = std::env::temp_dir().join(format!("sparkq-rotation-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("token");
+    std::fs::write(&file, "old-token\n").expect("written");
+    let mut settings = settings();
+    settings.token = Some(std::sync::Arc::new(
+        sparkq_adapter_k8s::token::ApiToken::from_file(&file).expect("token file"),
+    ));
+    let adapter = start_adapter(&server, settings).await;
+    let status = |token: &'static str| async move {
+        http(adapter.addr, "GET", "/api/v1/jobs", Some(token), None).await.0
+    };
+    assert_eq!(status("old-token").await, 200);
+    std::fs::write(&file, "the-new-token\n").expect("rotated");
+    assert_eq!(status("old-token").await, 401);
+    assert_eq!(status("the-new-token").await, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -31,7 +31,7 @@ pub fn init_tracing() {
 pub fn settings() -> Settings {
     Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        token: Some(Arc::from(TOKEN.as_bytes())),
+        token: Some(Arc::new(sparkq_adapter_k8s::token::ApiToken::fixed(TOKEN.as_bytes()))),
         controller: ControllerConfig {
             scheduler: SchedulerConfig::default(),
             namespaces: Vec::new(),
