@@ -46,11 +46,7 @@ impl ApiToken {
     /// The token in `path` (surrounding white space trimmed), read again whenever the file's
     /// modification time or length changes.
     pub fn from_file(path: &Path) -> Result<ApiToken, TokenError> {
-        let (token, stamp) = read(path)?;
-        Ok(ApiToken {
-            file: Some(path.to_path_buf()),
-            current: Mutex::new(Current { token, stamp }),
-        })
+        Ok(ApiToken { file: Some(path.to_path_buf()), current: Mutex::new(read(path)?) })
     }
 
     /// Whether `presented` is the token, compared in constant time (only the length can show).
@@ -62,9 +58,9 @@ impl ApiToken {
             && stamp(path) != current.stamp
         {
             match read(path) {
-                Ok((token, stamp)) => {
+                Ok(fresh) => {
                     tracing::info!(file = %path.display(), "the API token changed: using the new one");
-                    *current = Current { token, stamp };
+                    *current = fresh;
                 }
                 Err(error) => tracing::warn!(%error, "keeping the API token read before"),
             }
@@ -78,7 +74,7 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((metadata.modified().ok()?, metadata.len()))
 }
 
-fn read(path: &Path) -> Result<(Arc<[u8]>, Option<(SystemTime, u64)>), TokenError> {
+fn read(path: &Path) -> Result<Current, TokenError> {
     let stamp = stamp(path);
     let text = std::fs::read_to_string(path)
         .map_err(|source| TokenError::Read { path: path.to_path_buf(), source })?;
@@ -86,7 +82,7 @@ fn read(path: &Path) -> Result<(Arc<[u8]>, Option<(SystemTime, u64)>), TokenErro
     if token.is_empty() {
         return Err(TokenError::Empty { path: path.to_path_buf() });
     }
-    Ok((Arc::from(token.as_bytes()), stamp))
+    Ok(Current { token: Arc::from(token.as_bytes()), stamp })
 }
 
 #[cfg(test)]
