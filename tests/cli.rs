@@ -125,6 +125,13 @@ fn simulate_default_scenario_is_reproducible_and_reported() {
     let scenario = String::from_utf8(read(&a.join("scenario.yaml"))).expect("utf-8");
     assert!(markdown.contains(scenario.trim_end()), "report.md shows the scenario");
     check_charts(&a, 5);
+    // The chart the README shows is this run's, byte for byte.
+    let readme_chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/wait_cdf.png");
+    assert_eq!(
+        read(&a.join("charts/wait_cdf.png")),
+        read(&readme_chart),
+        "docs/wait_cdf.png is stale: copy out/default/charts/wait_cdf.png over it"
+    );
     let jobs = String::from_utf8(read(&a.join("jobs.csv"))).expect("utf-8");
     assert!(jobs.starts_with(
         "id,name,namespace,domain,priority,flow,submitted,admitted,started,finished,state,wait_seconds,reason"
