@@ -12,9 +12,9 @@
 //! node) become background load: their effective requests (the larger of the app containers'
 //! sum and the largest init container, plus the pod overhead), grouped by pool and request.
 //!
-//! TODO(#3): background pods are placed by the simulator's stand-in for kube-scheduler within
-//! their pool, not pinned to the node they run on; a per-node selector would keep the exact
-//! packing.
+//! An approximation, by choice: background pods are placed by the simulator's stand-in for
+//! kube-scheduler within their pool, not pinned to the node they run on (the scenario format
+//! has no per-node pods), so the packing of a busy cluster can differ from the real one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

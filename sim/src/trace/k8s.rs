@@ -11,9 +11,10 @@
 //! [`GPU_MILLI`]: a node of `gpu` GPUs offers `1000 × gpu`, a pod asks `num_gpu × gpu_milli`.
 //! Pods that were never scheduled in the trace have no run time and are skipped and counted.
 //!
-//! TODO(#3): GPUs are pooled per node, so two pods of 600 thousandths may share a node of two
-//! GPUs, which real GPU sharing forbids (a pod's share must come from one GPU); a per-GPU
-//! resource model in the core would let this approximation go.
+//! An approximation, by choice: GPUs are pooled per node, as an extended resource is, so two
+//! pods of 600 thousandths may share a node of two GPUs, which real GPU sharing forbids (a
+//! pod's share must come from one GPU). Modelling each GPU would need a per-device resource in
+//! the core.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
