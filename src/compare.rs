@@ -81,19 +81,23 @@ pub fn run(args: &CompareArgs) -> Result<()> {
 
     println!("scenario {} · seed {}", scenario.name, scenario.seed);
     println!(
-        "  {:<12} {:>8} {:>12} {:>12} {:>12}",
-        "run", "jobs", "high p95 s", "normal p95 s", "cpu util"
+        "  {:<12} {:>8} {:>10} {:>12} {:>12} {:>12} {:>10}",
+        "run", "jobs", "succeeded", "high p95 s", "normal p95 s", "cpu util", "stuck"
     );
     for (label, _, summary) in &runs {
         let p95 = |s: &sparkq_reports::summary::GroupSummary| {
             s.wait_seconds.p95.map_or_else(|| "-".to_string(), |v| format!("{v:.0}"))
         };
+        // Legacy jobs wait for nothing at admission, so their waits read 0: the jobs that
+        // succeeded and those stuck with a driver up tell what the legacy flow cost.
         println!(
-            "  {label:<12} {:>8} {:>12} {:>12} {:>11.1}%",
+            "  {label:<12} {:>8} {:>10} {:>12} {:>12} {:>11.1}% {:>10}",
             summary.overall.jobs,
+            summary.overall.states.get("succeeded").copied().unwrap_or(0),
             p95(&summary.by_priority.high),
             p95(&summary.by_priority.normal),
-            summary.utilization.cpu * 100.0
+            summary.utilization.cpu * 100.0,
+            summary.overall.never_progressed,
         );
     }
     println!("report in {}", out.join("report.html").display());

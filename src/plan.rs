@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use sparkq_reports::{PlanInput, PlanRun, Slo, Summary};
 use sparkq_sim::engine::{RunOptions, simulate};
-use sparkq_sim::scenario::Scenario;
+use sparkq_sim::scenario::{MAX_POOL_NODES, Scenario};
 
 use crate::progress::Progress;
 use crate::simulate::load_scenario;
@@ -47,6 +47,9 @@ fn parse_vary(text: &str) -> Result<(String, u32, u32)> {
     let max: u32 = max.trim().parse().with_context(|| format!("`{max}` is not a node count"))?;
     if min > max {
         bail!("`{text}`: the minimum {min} is above the maximum {max}");
+    }
+    if max > MAX_POOL_NODES {
+        bail!("`{text}`: the maximum {max} is above the {MAX_POOL_NODES} nodes a pool may have");
     }
     Ok((pool.trim().to_string(), min, max))
 }
@@ -184,6 +187,14 @@ pub fn run(args: &PlanArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::probes;
+
+    #[test]
+    fn vary_reads_pool_and_range_within_what_a_pool_may_have() {
+        assert_eq!(super::parse_vary("general=4..40").ok(), Some(("general".into(), 4, 40)));
+        for bad in ["general", "general=4", "general=9..4", "general=1..100001", "g=a..4"] {
+            assert!(super::parse_vary(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn probes_cut_the_open_range_into_near_equal_parts() {

@@ -324,6 +324,18 @@ fn text_where_a_number_belongs_is_an_error_with_its_line_number() {
     assert!(stderr.contains("text.swf:3: field 4 (run time) is `ten`"), "{stderr}");
 }
 
+/// A run time of 10^20 seconds would wrap the simulated clock: it is a bad line, named.
+#[test]
+fn a_time_beyond_a_century_is_an_error_with_its_line_number() {
+    let bad = GOOD_LINE.replace("1 0 -1 10 2", "2 5 -1 99999999999999999999 2");
+    let text = format!("; MaxProcs: 4\n{GOOD_LINE}{bad}");
+    let output = import_text("long.swf", &text, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("long.swf:3: field 4 (run time)"), "{stderr}");
+    assert!(stderr.contains("at most a century"), "{stderr}");
+}
+
 #[test]
 fn skip_bad_lines_counts_what_it_skipped_and_why() {
     let text = "; MaxProcs: 4\n\

@@ -10,6 +10,11 @@ use crate::resources::Resources;
 /// Milliseconds: from the scenario's start in simulation, from the Unix epoch live.
 pub type Millis = u64;
 
+/// The longest time a simulation takes as input, a century (of 365-day years): any longer
+/// duration or instant in a scenario or trace is an input mistake, and sums of such times stay
+/// far from overflowing.
+pub const MAX_INPUT_MS: Millis = 100 * 365 * 86_400_000;
+
 /// A job's identity inside one scheduler. The caller assigns it and keeps it unique.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct JobId(pub u64);

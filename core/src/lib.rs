@@ -19,8 +19,8 @@ pub mod spark;
 
 pub use cluster::{Cluster, NodeId, NodeSpec, Placement};
 pub use job::{
-    Constraints, Flow, JobId, JobPods, JobSpec, Millis, Phase, PodRole, Priority, Taint,
-    TaintEffect, Toleration, TolerationOperator,
+    Constraints, Flow, JobId, JobPods, JobSpec, MAX_INPUT_MS, Millis, Phase, PodRole, Priority,
+    Taint, TaintEffect, Toleration, TolerationOperator,
 };
 pub use resources::{ResourceKind, ResourceName, Resources};
 pub use scheduler::{Policy, Scheduler, SchedulerConfig, WaitReason};

@@ -398,6 +398,12 @@ impl Scheduler {
         self.cluster.upsert_node(spec)
     }
 
+    /// Adds or replaces many nodes at once (see [`Cluster::upsert_nodes`]).
+    pub fn upsert_nodes(&mut self, specs: impl IntoIterator<Item = NodeSpec>) -> Vec<NodeId> {
+        self.capacity_epoch += 1;
+        self.cluster.upsert_nodes(specs)
+    }
+
     /// Removes a node. Reservations on it are dropped; the jobs that held them keep the rest.
     pub fn remove_node(&mut self, name: &str) {
         let Some(id) = self.cluster.node_id(name) else { return };

@@ -328,8 +328,21 @@ pub fn validate(app: &SparkApp) -> Result<(), SparkAppError> {
             ));
         }
     }
+    // Not Spark's own limit but sparkq's: no cluster holds more pods than this, and a count
+    // near `u32::MAX` would overflow the pod count.
+    let counted = counted_executors(app);
+    if counted > MAX_EXECUTORS {
+        return Err(SparkAppError::new(
+            "spark.executor.instances",
+            counted,
+            "is more than the 100000 executors sparkq counts for one job",
+        ));
+    }
     Ok(())
 }
+
+/// The most executors one job may count at admission (the message above names it).
+pub const MAX_EXECUTORS: u32 = 100_000;
 
 fn validate_pod(prefix: &str, conf: &SparkPodConf) -> Result<(), SparkAppError> {
     if conf.cores == 0 {
@@ -575,5 +588,17 @@ mod tests {
         no_cpu.driver.request_cores_millis = Some(0);
         let error = validate(&no_cpu).expect_err("zero request");
         assert_eq!(error.key, "spark.kubernetes.driver.request.cores");
+    }
+
+    #[test]
+    fn validate_should_refuse_more_executors_than_one_job_may_count() {
+        let most = SparkApp { executor_instances: Some(MAX_EXECUTORS), ..SparkApp::default() };
+        assert_eq!(validate(&most), Ok(()));
+        for count in [MAX_EXECUTORS + 1, u32::MAX] {
+            let app = SparkApp { executor_instances: Some(count), ..SparkApp::default() };
+            let error = validate(&app).expect_err("too many executors");
+            assert_eq!(error.key, "spark.executor.instances");
+            assert!(error.to_string().contains(&MAX_EXECUTORS.to_string()), "{error}");
+        }
     }
 }

@@ -101,7 +101,9 @@ fn comparison_table(runs: &[(String, RunRecords, Summary)]) -> Table {
     };
 
     add("`jobs`".into(), &|s| s.overall.jobs.to_string());
-    for state in ["succeeded", "failed", "cancelled", "rejected", "queued", "running"] {
+    // Every phase, in lifecycle order: a legacy job stuck with its driver up ends the run
+    // `admitted`, and must show.
+    for state in sparkq_core::Phase::ALL.map(sparkq_core::Phase::as_str) {
         add(format!("`states.{state}`"), &|s| {
             s.overall.states.get(state).copied().unwrap_or(0).to_string()
         });

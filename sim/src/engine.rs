@@ -351,7 +351,11 @@ impl<'a> Simulation<'a> {
                 if grace == 0 {
                     self.background_gone(index);
                 } else {
-                    self.schedule(self.now + grace, Class::Cluster, Event::BackgroundGone(index));
+                    self.schedule(
+                        self.now.saturating_add(grace),
+                        Class::Cluster,
+                        Event::BackgroundGone(index),
+                    );
                 }
             }
             Event::BackgroundGone(index) => self.background_gone(index),
@@ -426,17 +430,16 @@ impl<'a> Simulation<'a> {
     fn add_nodes(&mut self, pool_name: &Arc<str>, count: u32) {
         let Some(pool) = self.scenario.pools.iter().find(|p| p.name == *pool_name) else { return };
         let next = self.pool_next.entry(pool_name.clone()).or_insert(0);
-        for _ in 0..count {
-            let spec = NodeSpec {
-                name: pool.node_name(*next).into(),
-                allocatable: pool.allocatable.clone(),
-                labels: pool.labels.clone(),
-                taints: pool.taints.clone(),
-                schedulable: true,
-            };
-            *next += 1;
-            self.sched.upsert_node(spec);
-        }
+        let first = *next;
+        *next += count;
+        let specs = (first..first + count).map(|index| NodeSpec {
+            name: pool.node_name(index).into(),
+            allocatable: pool.allocatable.clone(),
+            labels: pool.labels.clone(),
+            taints: pool.taints.clone(),
+            schedulable: true,
+        });
+        self.sched.upsert_nodes(specs);
         self.pending_dirty = true;
         if self.now > 0 {
             self.sample_capacity();
@@ -585,8 +588,17 @@ impl<'a> Simulation<'a> {
 
     fn apply(&mut self, decision: Decision) {
         match decision {
-            Decision::Admit { job, node_ids, .. } => {
+            Decision::Admit { job, node_ids, nodes } => {
                 let Some(live) = self.live.get_mut(&job) else { return };
+                debug!(
+                    at_ms = self.now,
+                    job = %live.spec.name,
+                    namespace = %live.spec.namespace,
+                    priority = live.spec.priority.as_str(),
+                    waited_ms = self.now.saturating_sub(live.submitted_ms),
+                    ?nodes,
+                    "admitted: driver and executors reserved",
+                );
                 live.admitted_ms = Some(self.now);
                 live.phase = Phase::Admitted;
                 for index in 0..node_ids.len() as u32 {
@@ -598,8 +610,14 @@ impl<'a> Simulation<'a> {
                 }
                 self.maybe_start(job);
             }
-            Decision::Cancel { job, reason } => self.end_job(job, Phase::Cancelled, Some(reason)),
-            Decision::Reject { job, reason } => self.end_job(job, Phase::Rejected, Some(reason)),
+            Decision::Cancel { job, reason } => {
+                debug!(at_ms = self.now, job = job.0, %reason, "cancelled");
+                self.end_job(job, Phase::Cancelled, Some(reason));
+            }
+            Decision::Reject { job, reason } => {
+                debug!(at_ms = self.now, job = job.0, %reason, "rejected");
+                self.end_job(job, Phase::Rejected, Some(reason));
+            }
         }
     }
 
@@ -617,7 +635,7 @@ impl<'a> Simulation<'a> {
             Some(after) if after < run_ms => (after, true),
             _ => (run_ms, false),
         };
-        self.schedule(self.now + after, Class::End, Event::JobEnds { job, failed });
+        self.schedule(self.now.saturating_add(after), Class::End, Event::JobEnds { job, failed });
     }
 
     /// The job reaches a final phase: its pods go, its capacity is released, its record written.
@@ -689,6 +707,13 @@ impl<'a> Simulation<'a> {
             if self.open_blocks.contains_key(&key) {
                 continue;
             }
+            debug!(
+                at_ms = now,
+                job = self.live.get(&head.job).map_or("?", |live| live.spec.name.as_ref()),
+                priority = head.priority.as_str(),
+                reason = %head.reason,
+                "queue head blocked: the cycle stops here",
+            );
             let interval = BlockedInterval {
                 namespace: head.namespace,
                 priority: head.priority,

@@ -37,6 +37,10 @@ pub use workload::{
 /// pods selects it, and jobs can select it in their `node_selector`.
 pub const POOL_LABEL: &str = "sparkq.io/pool";
 
+/// The most nodes a pool may have at any time: several times the largest Kubernetes clusters,
+/// and a bound that keeps a mistyped count from running for ever.
+pub const MAX_POOL_NODES: u32 = 100_000;
+
 /// A scenario, checked and ready to run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {

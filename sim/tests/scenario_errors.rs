@@ -464,3 +464,31 @@ fn removing_more_nodes_than_a_pool_has_is_refused() {
         with_lines(&["events:", "  - { at: 1h, remove_nodes: { pool: general, count: 3 } }"]);
     assert_error(&text, 9, 53, Some("count"), &["2 nodes at 1h"]);
 }
+
+/// Sizes no cluster or run holds are mistakes, refused with the limit rather than run for ever
+/// or wrapped around: a pool of more than 100,000 nodes, a duration of more than a century, a
+/// job counting more than 100,000 executors.
+#[test]
+fn sizes_beyond_any_cluster_or_run_are_refused() {
+    let mut huge_pool = POOL.to_vec();
+    huge_pool[4] = "      count: 4294967295";
+    assert_error(&yaml(&huge_pool), 5, 14, Some("count"), &["at most 100000"]);
+
+    let endless = with_lines(&["workload:", "  jobs:", "    - name: a", "      duration: 36501d"]);
+    assert_error(&endless, 11, 17, Some("duration"), &["`36501d`", "century"]);
+
+    let executors = with_lines(&[
+        "workload:",
+        "  jobs:",
+        "    - name: a",
+        "      duration: 10m",
+        "      spark:",
+        "        executor: { instances: 4294967295 }",
+    ]);
+    let error = error_of(&executors).to_string();
+    assert!(error.contains("100000") && error.contains("spark.executor.instances"), "{error}");
+
+    let growing =
+        with_lines(&["events:", "  - { at: 1h, add_nodes: { pool: general, count: 99999 } }"]);
+    assert_error(&growing, 9, 50, Some("count"), &["100001 nodes", "at most 100000"]);
+}

@@ -27,7 +27,9 @@ use super::workload::{
     ArrivalProcess, Estimate, ExplicitJob, Generator, JobShape, JobSize, RunTime, Weighted,
     Workload,
 };
-use super::{BackgroundSpec, EventKind, POOL_LABEL, PoolSpec, Scenario, TimedEvent};
+use super::{
+    BackgroundSpec, EventKind, MAX_POOL_NODES, POOL_LABEL, PoolSpec, Scenario, TimedEvent,
+};
 use crate::trace::source::TraceSource;
 
 /// Label key and value pairs, sorted by key.
@@ -266,6 +268,13 @@ impl Cx<'_> {
 
     fn pool(&self, raw: RawPool) -> Result<PoolSpec, ScenarioError> {
         let name: Arc<str> = raw.name.value.as_str().into();
+        if raw.count.value > MAX_POOL_NODES {
+            return Err(self.error(
+                &raw.count.referenced,
+                "count",
+                format!("{} nodes: expected at most {MAX_POOL_NODES} in a pool", raw.count.value),
+            ));
+        }
         let mut allocatable = Resources {
             cpu_millis: raw.cpu.0,
             memory_bytes: raw.memory.0,
@@ -304,7 +313,7 @@ impl Cx<'_> {
                 effect: taint.effect,
             })
             .collect();
-        Ok(PoolSpec { name, count: raw.count, allocatable, labels, taints })
+        Ok(PoolSpec { name, count: raw.count.value, allocatable, labels, taints })
     }
 
     /// A background workload, with the location of its name for the uniqueness check.
@@ -503,7 +512,7 @@ impl Cx<'_> {
             return Err(self.error(
                 &at,
                 "spark",
-                format!("Spark would refuse this application: {error}"),
+                format!("this application can never run: {error}"),
             ));
         }
 
@@ -938,6 +947,19 @@ impl Cx<'_> {
                 Action::AddNodes { pool, count } => {
                     let index = self.pool_index(&pool)?;
                     sizes[index] = sizes[index].saturating_add(count.value);
+                    if sizes[index] > MAX_POOL_NODES {
+                        return Err(self.error(
+                            &count.referenced,
+                            "count",
+                            format!(
+                                "pool `{}` would have {} nodes at {}: expected at most \
+                                 {MAX_POOL_NODES} in a pool",
+                                pools[index].name,
+                                sizes[index],
+                                show_ms(at_ms)
+                            ),
+                        ));
+                    }
                     EventKind::AddNodes { pool: pools[index].name.clone(), count: count.value }
                 }
                 Action::RemoveNodes { pool, count } => {

@@ -7,10 +7,10 @@
 //! one the field wants. The grammars themselves are the core's ([`sparkq_core::quantity`]);
 //! durations are the simulator's own.
 
-use sparkq_core::Millis;
 use sparkq_core::quantity::{
     parse_bytes, parse_count, parse_cpu_millis, parse_spark_memory_mib, parse_spark_offheap_mib,
 };
+use sparkq_core::{MAX_INPUT_MS, Millis};
 
 const DURATION_EXPECTED: &str = "expected a whole number followed by ms, s, m, h or d \
                                  (such as 1500ms, 90s, 10m, 2h, 1d or 1h30m), or a whole \
@@ -20,7 +20,8 @@ const DURATION_EXPECTED: &str = "expected a whole number followed by ms, s, m, h
 pub(crate) fn duration_ms(input: &str) -> Result<Millis, String> {
     let text = input.trim();
     let not_a_duration = || format!("`{input}` is not a duration: {DURATION_EXPECTED}");
-    let too_long = || format!("`{input}` is too long: expected at most {} ms", Millis::MAX);
+    let too_long =
+        || format!("`{input}` is too long: expected at most a century ({MAX_INPUT_MS} ms)");
     if text.is_empty() {
         return Err(format!("an empty value is not a duration: {DURATION_EXPECTED}"));
     }
@@ -32,7 +33,7 @@ pub(crate) fn duration_ms(input: &str) -> Result<Millis, String> {
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
         let seconds: Millis = text.parse().map_err(|_| too_long())?;
-        return seconds.checked_mul(1000).ok_or_else(too_long);
+        return seconds.checked_mul(1000).filter(|ms| *ms <= MAX_INPUT_MS).ok_or_else(too_long);
     }
 
     let mut total_ms: Millis = 0;
@@ -56,6 +57,9 @@ pub(crate) fn duration_ms(input: &str) -> Result<Millis, String> {
         rest = &rest[letters..];
         let part_ms = number.checked_mul(unit_ms).ok_or_else(too_long)?;
         total_ms = total_ms.checked_add(part_ms).ok_or_else(too_long)?;
+    }
+    if total_ms > MAX_INPUT_MS {
+        return Err(too_long());
     }
     Ok(total_ms)
 }
@@ -184,11 +188,14 @@ mod tests {
         assert_eq!(duration_ms("1h30m"), Ok(5_400_000));
         assert_eq!(duration_ms("45"), Ok(45_000));
         assert_eq!(duration_ms("0"), Ok(0));
+        // A century of 365-day years is the longest a scenario may say.
+        assert_eq!(duration_ms("36500d"), Ok(36_500 * 86_400_000));
     }
 
     #[test]
     fn malformed_durations_say_what_is_expected() {
-        for bad in ["", "ten minutes", "10x", "1.5h", "h", "-5m", "99999999999999999999"] {
+        for bad in ["", "ten minutes", "10x", "1.5h", "h", "-5m", "99999999999999999999", "36501d"]
+        {
             let message = duration_ms(bad).expect_err(bad);
             assert!(message.contains("expected"), "{bad}: {message}");
         }

@@ -115,7 +115,7 @@ pub(super) struct RawCluster {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPool {
     pub name: Spanned<String>,
-    pub count: u32,
+    pub count: Spanned<u32>,
     pub cpu: CpuMillis,
     pub memory: Bytes,
     pub pods: Option<Count>,

@@ -20,10 +20,12 @@ use std::io::BufRead;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use sparkq_core::{Constraints, Flow, JobId, JobPods, JobSpec, Millis, Priority, Resources};
+use sparkq_core::{
+    Constraints, Flow, JobId, JobPods, JobSpec, MAX_INPUT_MS, Millis, Priority, Resources,
+};
 
 use super::{Imported, Skipped, TraceError};
-use crate::scenario::{Arrival, POOL_LABEL, PoolSpec};
+use crate::scenario::{Arrival, MAX_POOL_NODES, POOL_LABEL, PoolSpec};
 
 /// The number of fields on every job line.
 pub const FIELDS: usize = 18;
@@ -365,7 +367,10 @@ fn parse_job(line: &str, rule: &PriorityRule) -> Result<Job, BadLine> {
     let Some(run_ms) = seconds_to_ms(values[3]) else {
         return Ok(Job::Skip("no run time: field 4 is unknown"));
     };
-    let estimate_ms = seconds_to_ms(values[8]);
+    let submit_ms = within_a_century(submit_ms, 1, fields[1])?;
+    let run_ms = within_a_century(run_ms, 3, fields[3])?;
+    let estimate_ms =
+        seconds_to_ms(values[8]).map(|ms| within_a_century(ms, 8, fields[8])).transpose()?;
     let memory_mib = if values[9] > 0.0 {
         // KB per processor, rounded up to whole MiB, as Spark requests memory.
         (values[9] / 1024.0).ceil() as i64
@@ -412,6 +417,22 @@ fn number(text: &str) -> Option<f64> {
 /// Seconds to whole milliseconds, `None` for the archive's unknown (any negative value).
 fn seconds_to_ms(seconds: f64) -> Option<Millis> {
     (seconds >= 0.0).then(|| (seconds * 1000.0).round() as Millis)
+}
+
+/// A time field within what a simulation takes (a century), or the bad line that says so.
+fn within_a_century(ms: Millis, field: usize, text: &str) -> Result<Millis, BadLine> {
+    if ms <= MAX_INPUT_MS {
+        return Ok(ms);
+    }
+    Err(BadLine {
+        kind: "time too long",
+        problem: format!(
+            "field {} ({}) is `{text}` seconds: expected at most a century ({} s)",
+            field + 1,
+            FIELD_NAMES[field],
+            MAX_INPUT_MS / 1000
+        ),
+    })
 }
 
 /// How an SWF log becomes a cluster and a scenario.
@@ -477,10 +498,13 @@ pub fn import<R: BufRead>(
     }
     let node_cores = u64::from(options.node_cores);
     let nodes = processors.div_ceil(node_cores);
-    let Ok(count) = u32::try_from(nodes) else {
+    let Some(count) = u32::try_from(nodes).ok().filter(|n| *n <= MAX_POOL_NODES) else {
         return Err(TraceError::input(
             origin,
-            format!("{nodes} nodes: expected at most {}", u32::MAX),
+            format!(
+                "{processors} processors make {nodes} nodes of {node_cores} cores: expected at \
+                 most {MAX_POOL_NODES} nodes (give larger nodes with --node-cores)"
+            ),
         ));
     };
     let largest_pod_bytes = jobs.iter().map(|job| job.spec.pods.driver.memory_bytes).max();
