@@ -555,7 +555,8 @@ impl Controller {
         );
     }
 
-    /// A queued job leaves the queue for the legacy flow: it is launched at the next dispatch.
+    /// A job takes the legacy flow (on arrival, or leaving its queue): it is launched at the
+    /// next dispatch, as if sparkq were not there.
     fn launch_as_legacy(&mut self, key: &JobKey, spec: JobSpec) {
         let priority = spec.priority;
         if let Some(record) = self.jobs.get_mut(key) {
@@ -802,17 +803,10 @@ impl Controller {
                     writes.push((key.clone(), record.id, patch));
                 }
                 Submission::Legacy => {
-                    record.state = JobState::Admitted;
-                    record.legacy = true;
-                    record.launch_pending = true;
                     info!(job = %key.1, namespace = %key.0, "legacy flow: launching at once");
-                    self.metrics
-                        .admissions
-                        .get_or_create(&labels([
-                            ("priority", priority.as_str()),
-                            ("flow", "legacy"),
-                        ]))
-                        .inc();
+                    if let Some(spec) = record.spec.clone() {
+                        self.launch_as_legacy(&key, spec);
+                    }
                 }
                 Submission::Rejected { reason } => {
                     record.state = JobState::Final(Phase::Rejected);
