@@ -17,7 +17,7 @@
 use std::cmp::Ordering;
 mod index;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -80,12 +80,31 @@ impl NodeState {
     }
 
     fn fits(&self, request: &Resources) -> bool {
+        self.fits_after(request, 0)
+    }
+
+    /// Whether one more `request` fits once `taken` of them are held here besides what is.
+    fn fits_after(&self, request: &Resources, taken: u32) -> bool {
+        let n = i64::from(taken) + 1;
         let alloc = &self.spec.allocatable;
-        alloc.cpu_millis - self.used.cpu_millis - self.reserved.cpu_millis >= request.cpu_millis
-            && alloc.memory_bytes - self.used.memory_bytes - self.reserved.memory_bytes
-                >= request.memory_bytes
-            && alloc.pods - self.used.pods - self.reserved.pods >= request.pods
-            && (request.extended.is_empty() || self.free().covers(request))
+        let room = |alloc: i64, used: i64, reserved: i64, asked: i64| {
+            alloc - used - reserved >= asked.saturating_mul(n)
+        };
+        room(alloc.cpu_millis, self.used.cpu_millis, self.reserved.cpu_millis, request.cpu_millis)
+            && room(
+                alloc.memory_bytes,
+                self.used.memory_bytes,
+                self.reserved.memory_bytes,
+                request.memory_bytes,
+            )
+            && room(alloc.pods, self.used.pods, self.reserved.pods, request.pods)
+            && (request.extended.is_empty() || {
+                let free = self.free();
+                request
+                    .extended
+                    .iter()
+                    .all(|(name, amount)| free.extended_amount(name) >= amount.saturating_mul(n))
+            })
     }
 }
 
@@ -358,18 +377,8 @@ impl Cluster {
             }
             let Some(id) = self.first_fit_in_class(class, request) else { continue };
             let node = self.node(id);
-            let score = score_after(node, request);
-            let better = match &best {
-                None => true,
-                Some((best_score, best_rank, _)) => {
-                    let by_score = match self.rule {
-                        PlacementRule::Spread => score.total_cmp(best_score).reverse(),
-                        PlacementRule::Binpack => score.total_cmp(best_score),
-                    };
-                    by_score.then_with(|| node.rank.cmp(best_rank)) == Ordering::Less
-                }
-            };
-            if better {
+            let score = score_after_taken(node, request, 0);
+            if best.is_none_or(|(s, r, _)| self.beats((score, node.rank), (s, r))) {
                 best = Some((score, node.rank, id));
             }
         }
@@ -388,24 +397,105 @@ impl Cluster {
         if let short @ Shortfall::Insufficient { .. } = self.shortfall(pods, constraints) {
             return Err(Misfit { shortfall: short, pod: None });
         }
-        let mut nodes = Vec::with_capacity(pods.pod_count() as usize);
-        for index in 0..pods.pod_count() {
-            let request = pods.request(index);
-            match self.place(request, constraints) {
-                Some(id) => {
-                    self.reserve(id, request);
+        let Some(driver) = self.place(&pods.driver, constraints) else {
+            return Err(Misfit { shortfall: self.shortfall(pods, constraints), pod: Some(0) });
+        };
+        self.reserve(driver, &pods.driver);
+        match self.place_many(&pods.executor, pods.executors, constraints) {
+            Ok(executors) => {
+                let mut nodes = Vec::with_capacity(pods.pod_count() as usize);
+                nodes.push(driver);
+                for id in executors {
+                    self.reserve(id, &pods.executor);
                     nodes.push(id);
                 }
-                None => {
-                    for (index, &id) in nodes.iter().enumerate() {
-                        self.unreserve(id, pods.request(index as u32));
-                    }
-                    let shortfall = self.shortfall(pods, constraints);
-                    return Err(Misfit { shortfall, pod: Some(index) });
-                }
+                Ok(Placement { nodes })
+            }
+            Err(placed) => {
+                self.unreserve(driver, &pods.driver);
+                let shortfall = self.shortfall(pods, constraints);
+                Err(Misfit { shortfall, pod: Some(1 + placed) })
             }
         }
-        Ok(Placement { nodes })
+    }
+
+    /// The nodes that `count` identical pods would get if each were placed by
+    /// [`Cluster::place`] and reserved before the next, found without touching the index: one
+    /// search per class for its `count` best fitting nodes, then the pods are handed out from
+    /// those. Nodes outside that set rank below every node in it and only lose room while the
+    /// pods are handed out, so as long as one node of the set is untouched the class's best
+    /// node is in the set; and `count` pods touch at most `count` nodes. `Err` says how many
+    /// pods found a node before one did not.
+    fn place_many(
+        &self,
+        request: &Resources,
+        count: u32,
+        constraints: &Constraints,
+    ) -> Result<Vec<NodeId>, u32> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let want = Want::new(
+            request.cpu_millis,
+            request.memory_bytes,
+            request.pods,
+            !request.extended.is_empty(),
+        );
+        // Per eligible class, its candidates by current key, with how many pods each has taken.
+        let mut classes: Vec<BinaryHeap<(Key, NodeId, u32)>> = Vec::new();
+        for class in &self.classes {
+            if !self.class_admits(class, request, constraints) {
+                continue;
+            }
+            let top = class.index.top(want, count as usize, |id| {
+                let node = self.node(id);
+                node.fits(request).then(|| Self::index_key(self.rule, node.order_key, node.rank))
+            });
+            if !top.is_empty() {
+                classes.push(top.into_iter().map(|(key, id)| (key, id, 0)).collect());
+            }
+        }
+        let mut chosen = Vec::with_capacity(count as usize);
+        for placed in 0..count {
+            let pick = if classes.len() == 1 {
+                Some(0).filter(|_| !classes[0].is_empty())
+            } else {
+                // The classes' best nodes compete on the score, as in `place`.
+                let mut best: Option<(f64, u32, usize)> = None;
+                for (at, heap) in classes.iter().enumerate() {
+                    let Some(&(_, id, taken)) = heap.peek() else { continue };
+                    let node = self.node(id);
+                    let score = score_after_taken(node, request, taken);
+                    if best.is_none_or(|(s, r, _)| self.beats((score, node.rank), (s, r))) {
+                        best = Some((score, node.rank, at));
+                    }
+                }
+                best.map(|(_, _, at)| at)
+            };
+            let Some(at) = pick else { return Err(placed) };
+            let Some((_, id, taken)) = classes[at].pop() else { return Err(placed) };
+            chosen.push(id);
+            let taken = taken + 1;
+            let node = self.node(id);
+            if node.fits_after(request, taken) {
+                let order_key = Self::order_key_of(
+                    &self.classes[node.class].allocatable,
+                    node.free_cpu_millis() - request.cpu_millis.saturating_mul(taken.into()),
+                    node.free_memory_bytes() - request.memory_bytes.saturating_mul(taken.into()),
+                );
+                classes[at].push((Self::index_key(self.rule, order_key, node.rank), id, taken));
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// Whether a node of score and rank `a` goes before one of `b` under the placement rule.
+    fn beats(&self, a: (f64, u32), b: (f64, u32)) -> bool {
+        let by_score = match self.rule {
+            PlacementRule::Spread => a.0.total_cmp(&b.0).reverse(),
+            PlacementRule::Binpack => a.0.total_cmp(&b.0),
+        };
+        by_score.then_with(|| a.1.cmp(&b.1)) == Ordering::Less
     }
 
     /// Why the job's pods cannot all be placed now: the resource the eligible nodes lack most
@@ -587,7 +677,12 @@ impl Cluster {
 
     /// The best node of the class, by the placement rule, that has room for the request.
     fn first_fit_in_class(&self, class: &NodeClass, request: &Resources) -> Option<NodeId> {
-        let want = Want::new(request.cpu_millis, request.memory_bytes, request.pods);
+        let want = Want::new(
+            request.cpu_millis,
+            request.memory_bytes,
+            request.pods,
+            !request.extended.is_empty(),
+        );
         class.index.best(want, |id| {
             let node = self.node(id);
             node.fits(request).then(|| Self::index_key(self.rule, node.order_key, node.rank))
@@ -595,8 +690,12 @@ impl Cluster {
     }
 
     fn order_key(allocatable: &Resources, node: &NodeState) -> i128 {
-        i128::from(node.free_cpu_millis()) * i128::from(allocatable.memory_bytes.max(1))
-            + i128::from(node.free_memory_bytes()) * i128::from(allocatable.cpu_millis.max(1))
+        Self::order_key_of(allocatable, node.free_cpu_millis(), node.free_memory_bytes())
+    }
+
+    fn order_key_of(allocatable: &Resources, free_cpu_millis: i64, free_memory_bytes: i64) -> i128 {
+        i128::from(free_cpu_millis) * i128::from(allocatable.memory_bytes.max(1))
+            + i128::from(free_memory_bytes) * i128::from(allocatable.cpu_millis.max(1))
     }
 
     /// The order key with the name rank folded into its low bits, so that every node's key is
@@ -686,9 +785,19 @@ impl Cluster {
     }
 }
 
-/// The rule's score: the mean of the free CPU and memory fractions after placing `request`.
-fn score_after(node: &NodeState, request: &Resources) -> f64 {
-    fraction_score(&node.free(), &node.spec.allocatable, request)
+/// The rule's score: the mean of the free CPU and memory fractions after placing `request`,
+/// once `taken` of them are held on the node besides what is.
+fn score_after_taken(node: &NodeState, request: &Resources, taken: u32) -> f64 {
+    let taken = i64::from(taken);
+    let free = |free: i64, asked: i64| free - asked.saturating_mul(taken);
+    let alloc = &node.spec.allocatable;
+    let after = Resources {
+        cpu_millis: free(node.free_cpu_millis(), request.cpu_millis),
+        memory_bytes: free(node.free_memory_bytes(), request.memory_bytes),
+        pods: 0,
+        extended: Vec::new(),
+    };
+    fraction_score(&after, alloc, request)
 }
 
 fn fraction_score(free: &Resources, allocatable: &Resources, request: &Resources) -> f64 {
@@ -839,6 +948,80 @@ mod tests {
                 }
                 cluster.check_index().expect("index consistent");
             }
+        }
+    }
+
+    #[test]
+    fn a_job_gets_the_nodes_a_full_scan_gives_its_pods_one_at_a_time() {
+        // Same independent generator as above, another seed.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % bound
+        };
+        let gpu = "nvidia.com/gpu";
+        for rule in [PlacementRule::Spread, PlacementRule::Binpack] {
+            let mut cluster = Cluster::new(rule);
+            // Four classes, one of them with GPUs; names interleave across classes.
+            for i in 0..48 {
+                let (cpu, mem) = [(8, 32), (16, 64), (4, 64), (16, 64)][i % 4];
+                let mut spec = node(&format!("n{i:02}"), cpu, mem);
+                if i % 4 == 3 {
+                    spec.allocatable = spec.allocatable.with_extended(gpu, 2);
+                }
+                cluster.upsert_node(spec);
+            }
+            let mut held: Vec<(NodeId, Resources)> = Vec::new();
+            let (mut admitted, mut refused) = (0, 0);
+            for _ in 0..300 {
+                if next(3) == 0 && !held.is_empty() {
+                    let (id, pod) = held.remove(next(held.len() as u64) as usize);
+                    cluster.unreserve(id, &pod);
+                    continue;
+                }
+                let executor =
+                    Resources::pod((1 + next(8) as i64) * 500, (1 + next(12) as i64) * GI);
+                let executor = if next(5) == 0 { executor.with_extended(gpu, 1) } else { executor };
+                let pods = JobPods {
+                    driver: Resources::pod((1 + next(4) as i64) * 500, (1 + next(4) as i64) * GI),
+                    executor,
+                    executors: next(12) as u32,
+                };
+                // The reference: each pod by the full scan, held before the next is placed.
+                let mut reference = cluster.clone();
+                let mut expected = Vec::new();
+                for index in 0..pods.pod_count() {
+                    let request = pods.request(index);
+                    let Some(name) = place_by_scan(&reference, request, rule) else { break };
+                    let id = reference.node_id(&name).expect("scanned node exists");
+                    reference.reserve(id, request);
+                    expected.push(id);
+                }
+                match cluster.reserve_job(&pods, &Constraints::default()) {
+                    Ok(placement) => {
+                        admitted += 1;
+                        assert_eq!(placement.nodes, expected);
+                        for (index, id) in placement.nodes.into_iter().enumerate() {
+                            held.push((id, pods.request(index as u32).clone()));
+                        }
+                    }
+                    Err(misfit) => {
+                        refused += 1;
+                        assert!(expected.len() < pods.pod_count() as usize);
+                        if let Some(pod) = misfit.pod {
+                            assert_eq!(
+                                pod as usize,
+                                expected.len(),
+                                "the first pod without a node"
+                            );
+                        }
+                    }
+                }
+                cluster.check_index().expect("index consistent");
+            }
+            assert!(admitted > 50 && refused > 20, "{admitted} admitted, {refused} refused");
         }
     }
 

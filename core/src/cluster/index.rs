@@ -7,6 +7,9 @@
 //! cluster answers "no" at the root and a busy one is searched along a few paths. An update
 //! after a pod is placed or removed rewrites one leaf-to-root path: no allocation.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use crate::cluster::NodeId;
 
 /// A node's place in the order, higher is better: the placement rule's key with the name rank
@@ -19,7 +22,7 @@ pub(crate) struct Key {
 }
 
 impl Key {
-    const NONE: Key = Key { high: i64::MIN, low: 0 };
+    pub const NONE: Key = Key { high: i64::MIN, low: 0 };
 
     pub fn new(key: i128) -> Key {
         Key { high: (key >> 64) as i64, low: key as u64 }
@@ -45,11 +48,20 @@ pub(crate) struct Want {
     cpu_millis: i32,
     pods: i32,
     memory_bytes: i64,
+    /// True when a leaf's own offer says exactly whether the pod fits there: nothing was
+    /// saturated and the caller has nothing more to check (no extended resources).
+    exact: bool,
 }
 
 impl Want {
-    pub fn new(cpu_millis: i64, memory_bytes: i64, pods: i64) -> Want {
-        Want { cpu_millis: saturate(cpu_millis), pods: saturate(pods), memory_bytes }
+    pub fn new(cpu_millis: i64, memory_bytes: i64, pods: i64, more_to_check: bool) -> Want {
+        let (cpu, slots) = (saturate(cpu_millis), saturate(pods));
+        let exact = !more_to_check
+            && i64::from(cpu) == cpu_millis
+            && i64::from(slots) == pods
+            && cpu != i32::MAX
+            && slots != i32::MAX;
+        Want { cpu_millis: cpu, pods: slots, memory_bytes, exact }
     }
 }
 
@@ -147,49 +159,98 @@ impl ClassIndex {
 
     /// The node with the highest key among those `accept` takes, where `accept` returns the
     /// node's key if the pod really fits (it also checks what the tree does not hold, such as
-    /// extended resources). Keys are unique (the caller folds the name rank into them), so the
-    /// search skips every subtree whose highest key cannot beat the best node found so far.
+    /// extended resources; it is not asked when the leaf's own offer answers exactly). Keys are
+    /// unique (the caller folds the name rank into them), so the search skips every subtree
+    /// whose highest key cannot beat the best node found so far.
     pub fn best(&self, want: Want, accept: impl Fn(NodeId) -> Option<Key>) -> Option<NodeId> {
-        if self.len == 0 || !self.tree[1].could_hold(want) {
-            return None;
-        }
         let mut best: Option<(Key, NodeId)> = None;
-        // Depth-first. Children that cannot hold the pod are never pushed, and each step pops
-        // one entry and pushes at most two, so the stack never holds more than the tree's
-        // height plus one: a fixed array, no allocation.
+        self.search(want, accept, |key, id| {
+            best = Some((key, id));
+            key
+        });
+        best.map(|(_, id)| id)
+    }
+
+    /// The `k` nodes with the highest keys among those `accept` takes, best first (fewer when
+    /// fewer fit): the same search as [`ClassIndex::best`], pruning against the `k`-th best
+    /// node found so far.
+    pub fn top(
+        &self,
+        want: Want,
+        k: usize,
+        accept: impl Fn(NodeId) -> Option<Key>,
+    ) -> Vec<(Key, NodeId)> {
+        if k == 0 {
+            return Vec::new();
+        }
+        // The candidates so far, the worst on top.
+        let mut found: BinaryHeap<Reverse<(Key, NodeId)>> =
+            BinaryHeap::with_capacity(k.min(self.len) + 1);
+        self.search(want, accept, |key, id| {
+            found.push(Reverse((key, id)));
+            if found.len() > k {
+                found.pop();
+            }
+            match found.peek() {
+                Some(Reverse((worst, _))) if found.len() == k => *worst,
+                _ => Key::NONE,
+            }
+        });
+        let mut best: Vec<(Key, NodeId)> = found.into_iter().map(|Reverse(entry)| entry).collect();
+        best.sort_unstable_by(|a, b| b.cmp(a));
+        best
+    }
+
+    /// Depth-first search for fitting nodes with keys above a bar. `keep` takes each fitting
+    /// node whose key beats the bar and returns the new bar. Children that cannot hold the pod
+    /// or cannot beat the bar are never pushed, and each step pops one entry and pushes at most
+    /// two, so the stack never holds more than the tree's height plus one: a fixed array.
+    fn search(
+        &self,
+        want: Want,
+        accept: impl Fn(NodeId) -> Option<Key>,
+        mut keep: impl FnMut(Key, NodeId) -> Key,
+    ) {
+        if self.len == 0 || !self.tree[1].could_hold(want) {
+            return;
+        }
+        let tree = &self.tree[..2 * self.width];
+        let mut bar = Key::NONE;
         let mut stack = [0usize; usize::BITS as usize + 2];
         stack[0] = 1;
         let mut depth = 1;
         while depth > 0 {
             depth -= 1;
             let at = stack[depth];
-            if best.is_some_and(|(key, _)| self.tree[at].key_max <= key) {
+            let entry = &tree[at];
+            if entry.key_max <= bar {
                 continue;
             }
             if at >= self.width {
-                if let Some(id) = self.nodes[at - self.width]
-                    && let Some(key) = accept(id)
-                    && best.is_none_or(|(best_key, _)| key > best_key)
+                let Some(id) = self.nodes[at - self.width] else { continue };
+                let key = if want.exact { Some(entry.key_max) } else { accept(id) };
+                if let Some(key) = key
+                    && key > bar
                 {
-                    best = Some((key, id));
+                    bar = keep(key, id);
                 }
                 continue;
             }
             // The child with the higher key is pushed last, so it is searched first.
-            let (left, right) = (2 * at, 2 * at + 1);
-            let (first, second) = if self.tree[left].key_max >= self.tree[right].key_max {
-                (left, right)
+            let (left, right) = (&tree[2 * at], &tree[2 * at + 1]);
+            let (first, second) = if left.key_max >= right.key_max {
+                (2 * at, 2 * at + 1)
             } else {
-                (right, left)
+                (2 * at + 1, 2 * at)
             };
             for child in [second, first] {
-                if self.tree[child].could_hold(want) {
+                let entry = &tree[child];
+                if entry.key_max > bar && entry.could_hold(want) {
                     stack[depth] = child;
                     depth += 1;
                 }
             }
         }
-        best.map(|(_, id)| id)
     }
 
     /// Checks that every inner entry joins its children. For tests and invariants.
