@@ -501,6 +501,14 @@ impl Cluster {
     /// Why the job's pods cannot all be placed now: the resource the eligible nodes lack most
     /// in sum, or fragmentation when the sum would do.
     pub fn shortfall(&self, pods: &JobPods, constraints: &Constraints) -> Shortfall {
+        if pods.driver.extended.is_empty() && pods.executor.extended.is_empty() {
+            return self.shortfall_plain(pods, constraints);
+        }
+        self.shortfall_any(pods, constraints)
+    }
+
+    /// [`Cluster::shortfall`] for any job, extended resources included.
+    fn shortfall_any(&self, pods: &JobPods, constraints: &Constraints) -> Shortfall {
         let request = pods.total();
         let mut free = Resources::ZERO;
         for class in &self.classes {
@@ -519,6 +527,46 @@ impl Cluster {
             .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
         match worst {
             Some((_, resource, gap)) => Shortfall::Insufficient { resource, gap },
+            None => Shortfall::Fragmented,
+        }
+    }
+
+    /// [`Cluster::shortfall`] for jobs that ask for CPU, memory and pod slots only: the same
+    /// answer without building resource lists, since every job is checked this way before
+    /// each try.
+    fn shortfall_plain(&self, pods: &JobPods, constraints: &Constraints) -> Shortfall {
+        let n = i64::from(pods.executors);
+        let (driver, executor) = (&pods.driver, &pods.executor);
+        let asked = [
+            driver.cpu_millis + executor.cpu_millis * n,
+            driver.memory_bytes + executor.memory_bytes * n,
+            driver.pods + executor.pods * n,
+        ];
+        let mut free = [0i64; 3];
+        for class in &self.classes {
+            if constraints.selects(&class.labels) && constraints.tolerates_all(&class.taints) {
+                let members = class.index.len() as i64;
+                let alloc = &class.allocatable;
+                free[0] += alloc.cpu_millis * members - class.held.cpu_millis;
+                free[1] += alloc.memory_bytes * members - class.held.memory_bytes;
+                free[2] += alloc.pods * members - class.held.pods;
+            }
+        }
+        // The resource short by the largest share of what the job asks for; the first of
+        // CPU, memory, pods on a tie.
+        let kinds = [ResourceKind::Cpu, ResourceKind::Memory, ResourceKind::Pods];
+        let mut worst: Option<(f64, usize, i64)> = None;
+        for at in 0..3 {
+            let gap = asked[at] - free[at].max(0);
+            if gap > 0 {
+                let share = gap as f64 / asked[at] as f64;
+                if worst.is_none_or(|(most, _, _)| share > most) {
+                    worst = Some((share, at, gap));
+                }
+            }
+        }
+        match worst {
+            Some((_, at, gap)) => Shortfall::Insufficient { resource: kinds[at].clone(), gap },
             None => Shortfall::Fragmented,
         }
     }
@@ -1023,6 +1071,45 @@ mod tests {
             }
             assert!(admitted > 50 && refused > 20, "{admitted} admitted, {refused} refused");
         }
+    }
+
+    #[test]
+    fn the_plain_shortfall_agrees_with_the_general_one() {
+        let mut state: u64 = 0x1234_5678_9abc_def1;
+        let mut next = move |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % bound
+        };
+        let mut cluster = Cluster::new(PlacementRule::Spread);
+        for i in 0..12 {
+            let (cpu, mem) = [(8, 32), (16, 64), (4, 64)][i % 3];
+            cluster.upsert_node(node(&format!("n{i:02}"), cpu, mem));
+        }
+        let mut kinds = BTreeMap::new();
+        for _ in 0..500 {
+            let id = NodeId(next(12) as u32);
+            let pod = Resources::pod((next(9) as i64) * 1000, (next(33) as i64) * GI);
+            if cluster.node(id).free().covers(&pod) {
+                cluster.add_pod(id, &pod);
+            }
+            let pods = JobPods {
+                driver: Resources::pod((1 + next(4) as i64) * 500, (1 + next(8) as i64) * GI),
+                executor: Resources::pod((next(8) as i64) * 1000, (next(40) as i64) * GI),
+                executors: next(20) as u32,
+            };
+            let constraints = Constraints::default();
+            let plain = cluster.shortfall_plain(&pods, &constraints);
+            assert_eq!(plain, cluster.shortfall_any(&pods, &constraints));
+            let kind = match plain {
+                Shortfall::Insufficient { resource, .. } => resource.to_string(),
+                Shortfall::Fragmented => "fragmented".to_string(),
+            };
+            *kinds.entry(kind).or_insert(0) += 1;
+        }
+        // Shortages of CPU and of memory occurred, and fragmentation.
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
     }
 
     #[test]

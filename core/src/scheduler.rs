@@ -341,7 +341,9 @@ struct Shadow {
 pub struct Scheduler {
     config: SchedulerConfig,
     cluster: Cluster,
-    jobs: BTreeMap<JobId, Entry>,
+    /// Boxed: jobs come and go by the million, and moving a pointer inside the map is
+    /// cheaper than moving the entry.
+    jobs: BTreeMap<JobId, Box<Entry>>,
     lanes: BTreeMap<Arc<str>, Lane>,
     last_lane: Option<Arc<str>>,
     next_seq: u64,
@@ -351,7 +353,9 @@ pub struct Scheduler {
     /// The node epoch at which queued jobs were last checked against the empty cluster.
     checked_node_epoch: u64,
     /// Whether a job shape fits the empty cluster, for the current node epoch.
-    fit_cache: BTreeMap<(crate::job::JobPods, Arc<crate::job::Constraints>), Result<(), String>>,
+    /// By pod shape, then constraints: a lookup needs no copy of the shape.
+    fit_cache:
+        BTreeMap<crate::job::JobPods, Vec<(Arc<crate::job::Constraints>, Result<(), String>)>>,
     fit_cache_epoch: u64,
     /// What the admitted and running jobs hold against each quota, by quota index.
     quota_used: Vec<Resources>,
@@ -502,7 +506,7 @@ impl Scheduler {
         self.charge_quotas(&spec, 1);
         let lane = self.lane_of(&spec);
         let holding = Holding { pods, reserved, admitted_ms: now, started_ms: None };
-        self.jobs.insert(spec.id, Entry { spec, lane, state: State::Holding(holding) });
+        self.jobs.insert(spec.id, Box::new(Entry { spec, lane, state: State::Holding(holding) }));
     }
 
     /// One pod of an admitted job is seen on a node: its reservation is released (the caller
@@ -524,7 +528,9 @@ impl Scheduler {
     }
 
     pub fn job_started(&mut self, job: JobId, now: Millis) {
-        if let Some(Entry { state: State::Holding(holding), .. }) = self.jobs.get_mut(&job) {
+        if let Some(Entry { state: State::Holding(holding), .. }) =
+            self.jobs.get_mut(&job).map(|e| &mut **e)
+        {
             holding.started_ms = Some(now);
         }
     }
@@ -618,7 +624,7 @@ impl Scheduler {
     }
 
     pub fn is_queued(&self, job: JobId) -> bool {
-        matches!(self.jobs.get(&job), Some(Entry { state: State::Waiting(_), .. }))
+        matches!(self.jobs.get(&job).map(|e| &**e), Some(Entry { state: State::Waiting(_), .. }))
     }
 
     /// Queued jobs, lane by lane (namespaces by name), each lane high queue first.
@@ -797,13 +803,18 @@ impl Scheduler {
     fn lanes_in_rotation(&self) -> VecDeque<Arc<str>> {
         let epoch = self.capacity_epoch;
         let ready = |lane: &Lane| !lane.is_empty() && lane.settled_epoch != Some(epoch);
-        let (after, before): (Vec<_>, Vec<_>) = self
-            .lanes
-            .iter()
-            .filter(|(_, lane)| ready(lane))
-            .map(|(name, _)| name.clone())
-            .partition(|name| self.last_lane.as_ref().is_some_and(|last| name > last));
-        after.into_iter().chain(before).collect()
+        let after_last = |name: &Arc<str>| self.last_lane.as_ref().is_some_and(|last| name > last);
+        // The lanes after the one that admitted last, then the others: no allocation when no
+        // lane is ready, as in most cycles.
+        let mut turns = VecDeque::new();
+        for after in [true, false] {
+            for (name, lane) in &self.lanes {
+                if ready(lane) && after_last(name) == after {
+                    turns.push_back(name.clone());
+                }
+            }
+        }
+        turns
     }
 
     /// One step of one lane: the next admission, or `None` when the lane can admit no more.
@@ -942,7 +953,8 @@ impl Scheduler {
         match outcome {
             Ok(placement) => Ok(placement.nodes),
             Err(reason) => {
-                if let Some(Entry { state: State::Waiting(waiting), .. }) = self.jobs.get_mut(&job)
+                if let Some(Entry { state: State::Waiting(waiting), .. }) =
+                    self.jobs.get_mut(&job).map(|e| &mut **e)
                 {
                     waiting.reason = Some(reason);
                     waiting.failed_epoch = Some(epoch);
@@ -1101,7 +1113,10 @@ impl Scheduler {
         lane.queues[spec.priority.index()].insert(key, spec.id);
         lane.settled_epoch = None;
         let waiting = Waiting { key, retries, reason: None, failed_epoch: None, stuck_pod: None };
-        self.jobs.insert(spec.id, Entry { spec, lane: lane_name, state: State::Waiting(waiting) });
+        self.jobs.insert(
+            spec.id,
+            Box::new(Entry { spec, lane: lane_name, state: State::Waiting(waiting) }),
+        );
     }
 
     fn unqueue(&mut self, lane_name: &Arc<str>, priority: Priority, key: QueueKey) {
@@ -1126,14 +1141,18 @@ impl Scheduler {
     }
 
     fn set_reason(&mut self, job: JobId, reason: WaitReason) {
-        if let Some(Entry { state: State::Waiting(waiting), .. }) = self.jobs.get_mut(&job) {
+        if let Some(Entry { state: State::Waiting(waiting), .. }) =
+            self.jobs.get_mut(&job).map(|e| &mut **e)
+        {
             waiting.reason = Some(reason);
         }
     }
 
     /// Releases the reservation of one pod of `role`, preferring one on `node`.
     fn fulfil(&mut self, job: JobId, role: PodRole, node: Option<NodeId>) {
-        let Some(Entry { state: State::Holding(holding), .. }) = self.jobs.get_mut(&job) else {
+        let Some(Entry { state: State::Holding(holding), .. }) =
+            self.jobs.get_mut(&job).map(|e| &mut **e)
+        else {
             return;
         };
         let matching = |&&i: &&usize| holding.pods[i].0 == role;
@@ -1207,12 +1226,17 @@ impl Scheduler {
             self.fit_cache.clear();
             self.fit_cache_epoch = self.cluster.node_epoch();
         }
-        let key = (spec.pods.clone(), spec.constraints.clone());
-        if let Some(known) = self.fit_cache.get(&key) {
-            return known.clone();
+        let known = self.fit_cache.get(&spec.pods).and_then(|verdicts| {
+            verdicts.iter().find(|(constraints, _)| {
+                Arc::ptr_eq(constraints, &spec.constraints) || *constraints == spec.constraints
+            })
+        });
+        if let Some((_, verdict)) = known {
+            return verdict.clone();
         }
         let verdict = self.cluster.fits_when_empty(&spec.pods, &spec.constraints);
-        self.fit_cache.insert(key, verdict.clone());
+        let verdicts = self.fit_cache.entry(spec.pods.clone()).or_default();
+        verdicts.push((spec.constraints.clone(), verdict.clone()));
         verdict
     }
 
