@@ -354,8 +354,7 @@ pub struct Scheduler {
     checked_node_epoch: u64,
     /// Whether a job shape fits the empty cluster, for the current node epoch.
     /// By pod shape, then constraints: a lookup needs no copy of the shape.
-    fit_cache:
-        BTreeMap<crate::job::JobPods, Vec<(Arc<crate::job::Constraints>, Result<(), String>)>>,
+    fit_cache: BTreeMap<crate::job::JobPods, Vec<FitVerdict>>,
     fit_cache_epoch: u64,
     /// What the admitted and running jobs hold against each quota, by quota index.
     quota_used: Vec<Resources>,
@@ -364,6 +363,9 @@ pub struct Scheduler {
     failed_shapes: Vec<(crate::job::JobPods, Arc<crate::job::Constraints>, WaitReason)>,
     failed_shapes_epoch: u64,
 }
+
+/// Whether a job shape with these constraints fits the empty cluster.
+type FitVerdict = (Arc<crate::job::Constraints>, Result<(), String>);
 
 const CLUSTER_LANE: &str = "";
 
