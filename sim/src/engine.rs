@@ -16,10 +16,10 @@
 //! at once) is handled by going round again at the same time.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::sync::Arc;
 
-use sparkq_core::scheduler::{Decision, Submission};
+use sparkq_core::scheduler::{BlockedHead, Decision, Submission};
 use sparkq_core::{
     Constraints, Flow, JobId, JobSpec, Millis, NodeId, NodeSpec, Phase, Policy, Priority,
     Resources, Scheduler,
@@ -162,6 +162,117 @@ struct Live {
     bound_count: u32,
 }
 
+/// The order of blocked heads and of their intervals: by namespace, then job.
+fn head_key(head: &BlockedHead) -> (Option<&str>, JobId) {
+    (head.namespace.as_deref(), head.job)
+}
+
+fn block_key(interval: &BlockedInterval) -> (Option<&str>, JobId) {
+    (interval.namespace.as_deref(), interval.job)
+}
+
+/// The jobs the simulator follows, by id.
+///
+/// Ids are handed out in arrival order, and jobs end roughly in that order too, so the live ones
+/// sit in a window of ids: slot `i` holds job `first + i`. A lookup is an index instead of a
+/// tree search, and the window slides forward as its oldest jobs end. A job that stays live
+/// long after the jobs around it ended (a legacy driver that never progresses, say) would keep
+/// the window open, an empty slot per later job; once most of the window is empty, such jobs
+/// move to a map, so that memory follows the live jobs, not the ended ones. Iteration is by id.
+#[derive(Debug, Default)]
+struct LiveJobs {
+    /// The id of `slots[0]`.
+    first: u64,
+    /// Boxed: jobs come and go by the million, and a slot stays small whether used or not.
+    slots: VecDeque<Option<Box<Live>>>,
+    /// How many slots hold a job.
+    in_window: usize,
+    /// Live jobs older than the window.
+    old: BTreeMap<JobId, Box<Live>>,
+}
+
+impl LiveJobs {
+    fn slot(&self, id: JobId) -> Option<usize> {
+        let offset = usize::try_from(id.0.checked_sub(self.first)?).ok()?;
+        (offset < self.slots.len()).then_some(offset)
+    }
+
+    fn get(&self, id: JobId) -> Option<&Live> {
+        match self.slot(id) {
+            Some(slot) => self.slots[slot].as_deref(),
+            None => self.old.get(&id).map(|live| &**live),
+        }
+    }
+
+    fn get_mut(&mut self, id: JobId) -> Option<&mut Live> {
+        match self.slot(id) {
+            Some(slot) => self.slots[slot].as_deref_mut(),
+            None => self.old.get_mut(&id).map(|live| &mut **live),
+        }
+    }
+
+    /// Files a job. Ids come in increasing order; an id older than the window goes to the map.
+    fn insert(&mut self, id: JobId, live: Box<Live>) {
+        if self.slots.is_empty() {
+            self.first = id.0;
+        }
+        if id.0 < self.first {
+            self.old.insert(id, live);
+            return;
+        }
+        let offset = (id.0 - self.first) as usize;
+        if offset >= self.slots.len() {
+            self.slots.resize_with(offset, || None);
+            self.slots.push_back(Some(live));
+            self.in_window += 1;
+        } else if self.slots[offset].replace(live).is_none() {
+            self.in_window += 1;
+        }
+        self.compact();
+    }
+
+    fn remove(&mut self, id: JobId) -> Option<Box<Live>> {
+        let Some(slot) = self.slot(id) else { return self.old.remove(&id) };
+        let live = self.slots[slot].take();
+        self.in_window -= usize::from(live.is_some());
+        // The window starts at the oldest job still in it.
+        while self.slots.front().is_some_and(Option::is_none) {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+        live
+    }
+
+    /// Moves the oldest jobs to the map while most of the window is empty slots.
+    fn compact(&mut self) {
+        while self.slots.len() > 1024 && self.slots.len() > 4 * self.in_window {
+            if let Some(Some(live)) = self.slots.pop_front() {
+                self.old.insert(JobId(self.first), live);
+                self.in_window -= 1;
+            }
+            self.first += 1;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (JobId, &Live)> {
+        let window = self
+            .slots
+            .iter()
+            .zip(self.first..)
+            .filter_map(|(slot, id)| Some((JobId(id), slot.as_deref()?)));
+        self.old.iter().map(|(id, live)| (*id, &**live)).chain(window)
+    }
+
+    fn into_jobs(self) -> impl Iterator<Item = (JobId, Box<Live>)> {
+        let window = self
+            .slots
+            .into_iter()
+            .zip(self.first..)
+            .filter_map(|(slot, id)| Some((JobId(id), slot?)));
+        self.old.into_iter().chain(window)
+    }
+}
+
 struct Simulation<'a> {
     scenario: &'a Scenario,
     observer: &'a mut dyn Observer,
@@ -174,9 +285,7 @@ struct Simulation<'a> {
     events: BinaryHeap<Reverse<Timed>>,
     next_seq: u64,
     arrivals: std::iter::Peekable<crate::scenario::Arrivals>,
-    /// Boxed: jobs come and go by the million, and moving small boxes is cheaper than moving
-    /// the records themselves inside the map.
-    live: BTreeMap<JobId, Box<Live>>,
+    live: LiveJobs,
     /// Pods waiting for the kube-scheduler stand-in, by (priority, creation time, sequence).
     pending: BTreeMap<(usize, Millis, u64), PendingPod>,
     /// Set when binding could make progress: new pending pods, or capacity freed.
@@ -184,7 +293,12 @@ struct Simulation<'a> {
     background_bound: BTreeMap<(usize, u32), NodeId>,
     /// The next index of each pool's nodes, for nodes added later.
     pool_next: BTreeMap<Arc<str>, u32>,
-    open_blocks: BTreeMap<(Option<Arc<str>>, JobId), BlockedInterval>,
+    /// The intervals still open, one per blocked queue head, sorted by (namespace, job): the
+    /// order in which they close when the run stops. A handful at most, so a sorted `Vec`.
+    open_blocks: Vec<BlockedInterval>,
+    /// The emptied `bound` lists of ended jobs, for jobs yet to arrive: one allocation less
+    /// per job. Never more than the most jobs live at once.
+    spare_bound: Vec<Vec<Option<NodeId>>>,
     /// Domains moved to the legacy flow: their later arrivals are legacy too.
     legacy_domains: std::collections::BTreeSet<Arc<str>>,
     jobs_seen: u64,
@@ -213,12 +327,13 @@ impl<'a> Simulation<'a> {
             events: BinaryHeap::new(),
             next_seq: 0,
             arrivals: scenario.workload.arrivals(seed).peekable(),
-            live: BTreeMap::new(),
+            live: LiveJobs::default(),
             pending: BTreeMap::new(),
             pending_dirty: false,
             background_bound: BTreeMap::new(),
             pool_next: BTreeMap::new(),
-            open_blocks: BTreeMap::new(),
+            open_blocks: Vec::new(),
+            spare_bound: Vec::new(),
             legacy_domains: std::collections::BTreeSet::new(),
             jobs_seen: 0,
             cycles: 0,
@@ -386,7 +501,7 @@ impl<'a> Simulation<'a> {
             EventKind::Cancel { job } => {
                 let Some(id) = self.job_named(job) else { return };
                 // SPEC §5: only a job that is not running yet can be cancelled.
-                if self.live.get(&id).is_some_and(|live| live.started_ms.is_some()) {
+                if self.live.get(id).is_some_and(|live| live.started_ms.is_some()) {
                     debug!(at_ms = self.now, job = %job, "running already: the cancel is ignored");
                     return;
                 }
@@ -403,7 +518,7 @@ impl<'a> Simulation<'a> {
             EventKind::SetPriority { job, priority } => {
                 if let Some(id) = self.job_named(job) {
                     self.sched.set_priority(id, *priority);
-                    if let Some(live) = self.live.get_mut(&id) {
+                    if let Some(live) = self.live.get_mut(id) {
                         live.spec.priority = *priority;
                     }
                 }
@@ -469,7 +584,7 @@ impl<'a> Simulation<'a> {
             .live
             .iter()
             .filter(|(_, live)| live.bound.contains(&Some(id)))
-            .map(|(job, _)| *job)
+            .map(|(job, _)| job)
             .collect();
         for job in hit {
             self.end_job(job, Phase::Failed, Some("a node it ran on was removed".into()));
@@ -495,46 +610,72 @@ impl<'a> Simulation<'a> {
 
     fn arrive(&mut self, arrival: Arrival) {
         self.jobs_seen += 1;
-        let Arrival { spec, run_ms, fail_after_ms, .. } = arrival;
-        let mut spec = spec;
+        let Arrival { mut spec, run_ms, fail_after_ms, .. } = arrival;
         if self.options.all_legacy || self.legacy_domains.contains(&spec.domain) {
             spec.flow = Flow::Legacy;
         }
         let id = spec.id;
         let pods = spec.pods.pod_count() as usize;
+        // One copy for the scheduler, and the spec itself for the simulator's own record.
+        let submission = self.sched.submit(spec.clone(), self.now);
+        let mut bound = self.spare_bound.pop().unwrap_or_default();
+        bound.resize(pods, None);
         self.live.insert(
             id,
             Box::new(Live {
-                spec: spec.clone(),
+                spec,
                 submitted_ms: self.now,
                 admitted_ms: None,
                 started_ms: None,
                 run_ms,
                 fail_after_ms,
                 phase: Phase::Queued,
-                bound: vec![None; pods],
+                bound,
                 bound_count: 0,
             }),
         );
-        match self.sched.submit(spec.clone(), self.now) {
+        match submission {
             Submission::Queued { .. } => {}
-            Submission::Legacy => self.launch_legacy(spec),
+            Submission::Legacy => {
+                // The spec just submitted is the one the simulator keeps.
+                let Some(live) = self.live.get(id) else { return };
+                let (priority, request, constraints) = (
+                    live.spec.priority,
+                    live.spec.pods.driver.clone(),
+                    live.spec.constraints.clone(),
+                );
+                self.launch_driver(id, priority, request, constraints);
+            }
             Submission::Rejected { reason } => {
-                debug!(job = %spec.name, %reason, "rejected at submission");
+                debug!(
+                    job = self.live.get(id).map_or("?", |live| live.spec.name.as_ref()),
+                    %reason,
+                    "rejected at submission",
+                );
                 self.end_job(id, Phase::Rejected, Some(reason));
             }
         }
     }
 
-    /// A legacy job: its driver pod is created now and waits like any pending pod.
+    /// A job the scheduler hands back to the legacy flow, with its spec as the scheduler holds
+    /// it.
     fn launch_legacy(&mut self, spec: JobSpec) {
-        let Some(live) = self.live.get_mut(&spec.id) else { return };
+        self.launch_driver(spec.id, spec.priority, spec.pods.driver, spec.constraints);
+    }
+
+    /// A legacy job: its driver pod is created now and waits like any pending pod.
+    fn launch_driver(
+        &mut self,
+        job: JobId,
+        priority: Priority,
+        request: Resources,
+        constraints: Arc<Constraints>,
+    ) {
+        let Some(live) = self.live.get_mut(job) else { return };
         live.spec.flow = Flow::Legacy;
         live.admitted_ms = Some(self.now);
         live.phase = Phase::Admitted;
-        let (priority, request, constraints) =
-            (spec.priority, spec.pods.driver.clone(), spec.constraints.clone());
-        self.pend(Owner::Job(spec.id, 0), priority, request, constraints);
+        self.pend(Owner::Job(job, 0), priority, request, constraints);
     }
 
     fn pend(&mut self, owner: Owner, priority: Priority, request: Resources, c: Arc<Constraints>) {
@@ -547,6 +688,11 @@ impl<'a> Simulation<'a> {
     /// The kube-scheduler stand-in: every pending pod, by priority then creation, goes to the
     /// node the placement rule picks, if any.
     fn bind_pending(&mut self) {
+        // Every job that ends sets the flag, though most runs have no pod pending at all.
+        if self.pending.is_empty() {
+            self.pending_dirty = false;
+            return;
+        }
         while self.pending_dirty {
             self.pending_dirty = false;
             let keys: Vec<(usize, Millis, u64)> = self.pending.keys().copied().collect();
@@ -568,7 +714,7 @@ impl<'a> Simulation<'a> {
     }
 
     fn legacy_pod_bound(&mut self, job: JobId, index: u32, node: NodeId) {
-        let Some(live) = self.live.get_mut(&job) else { return };
+        let Some(live) = self.live.get_mut(job) else { return };
         live.bound[index as usize] = Some(node);
         live.bound_count += 1;
         if index == 0 {
@@ -589,7 +735,7 @@ impl<'a> Simulation<'a> {
     fn apply(&mut self, decision: Decision) {
         match decision {
             Decision::Admit { job, node_ids, nodes } => {
-                let Some(live) = self.live.get_mut(&job) else { return };
+                let Some(live) = self.live.get_mut(job) else { return };
                 debug!(
                     at_ms = self.now,
                     job = %live.spec.name,
@@ -603,10 +749,8 @@ impl<'a> Simulation<'a> {
                 live.phase = Phase::Admitted;
                 for index in 0..node_ids.len() as u32 {
                     let node = self.sched.bind_reserved(job, index);
-                    if let Some(live) = self.live.get_mut(&job) {
-                        live.bound[index as usize] = node;
-                        live.bound_count += u32::from(node.is_some());
-                    }
+                    live.bound[index as usize] = node;
+                    live.bound_count += u32::from(node.is_some());
                 }
                 self.maybe_start(job);
             }
@@ -623,7 +767,7 @@ impl<'a> Simulation<'a> {
 
     /// A job runs once its driver and every counted executor are bound.
     fn maybe_start(&mut self, job: JobId) {
-        let Some(live) = self.live.get_mut(&job) else { return };
+        let Some(live) = self.live.get_mut(job) else { return };
         if live.started_ms.is_some() || live.bound_count as usize != live.bound.len() {
             return;
         }
@@ -640,7 +784,7 @@ impl<'a> Simulation<'a> {
 
     /// The job reaches a final phase: its pods go, its capacity is released, its record written.
     fn end_job(&mut self, job: JobId, phase: Phase, reason: Option<String>) {
-        let Some(mut live) = self.live.remove(&job) else { return };
+        let Some(mut live) = self.live.remove(job) else { return };
         if live.spec.flow == Flow::Orchestrated {
             self.sched.job_finished(job);
         }
@@ -662,27 +806,32 @@ impl<'a> Simulation<'a> {
     /// The live job of that name. Events name jobs rarely, so a scan is cheaper than an index
     /// kept up to date for every job.
     fn job_named(&self, name: &str) -> Option<JobId> {
-        self.live.iter().find(|(_, live)| live.spec.name.as_ref() == name).map(|(id, _)| *id)
+        self.live.iter().find(|(_, live)| live.spec.name.as_ref() == name).map(|(id, _)| id)
     }
 
     fn emit(&mut self, live: Box<Live>, finished_ms: Option<Millis>, reason: Option<String>) {
+        // The job is done with: its names move into the record rather than being shared.
+        let Live { spec, submitted_ms, admitted_ms, started_ms, run_ms, phase, mut bound, .. } =
+            *live;
         let never_progressed =
-            live.spec.flow == Flow::Legacy && live.bound[0].is_some() && live.started_ms.is_none();
+            spec.flow == Flow::Legacy && bound[0].is_some() && started_ms.is_none();
+        bound.clear();
+        self.spare_bound.push(bound);
         let record = JobRecord {
-            id: live.spec.id,
-            name: live.spec.name.clone(),
-            namespace: live.spec.namespace.clone(),
-            domain: live.spec.domain.clone(),
-            priority: live.spec.priority,
-            flow: live.spec.flow,
-            submitted_ms: live.submitted_ms,
-            admitted_ms: live.admitted_ms,
-            started_ms: live.started_ms,
+            id: spec.id,
+            request: spec.pods.total(),
+            name: spec.name,
+            namespace: spec.namespace,
+            domain: spec.domain,
+            priority: spec.priority,
+            flow: spec.flow,
+            submitted_ms,
+            admitted_ms,
+            started_ms,
             finished_ms,
-            phase: live.phase,
+            phase,
             reason,
-            run_ms: live.run_ms,
-            request: live.spec.pods.total(),
+            run_ms,
             never_progressed,
         };
         self.observer.job(record);
@@ -690,26 +839,36 @@ impl<'a> Simulation<'a> {
 
     // -- Bookkeeping ---------------------------------------------------------------------
 
+    /// Opens an interval for each queue head newly blocked, and closes those no longer blocked,
+    /// in (namespace, job) order.
     fn track_blocked(&mut self) {
-        let heads = self.sched.blocked_heads();
-        let now = self.now;
-        let current: BTreeMap<(Option<Arc<str>>, JobId), _> =
-            heads.into_iter().map(|h| ((h.namespace.clone(), h.job), h)).collect();
-        let closed: Vec<_> =
-            self.open_blocks.keys().filter(|k| !current.contains_key(*k)).cloned().collect();
-        for key in closed {
-            if let Some(mut interval) = self.open_blocks.remove(&key) {
-                interval.to_ms = now;
-                self.observer.blocked(interval);
-            }
+        let mut heads = self.sched.blocked_heads();
+        // One head per lane, so keys are unique; the scheduler lists lanes in order already,
+        // which makes this sort a linear check.
+        heads.sort_unstable_by(|a, b| head_key(a).cmp(&head_key(b)));
+        // Most instants leave every blocked head where it was: nothing opens or closes.
+        if heads.len() == self.open_blocks.len()
+            && heads.iter().zip(&self.open_blocks).all(|(h, open)| head_key(h) == block_key(open))
+        {
+            return;
         }
-        for (key, head) in current {
-            if self.open_blocks.contains_key(&key) {
+        let now = self.now;
+        let is_blocked = |key: (Option<&str>, JobId)| {
+            heads.binary_search_by(|head| head_key(head).cmp(&key)).is_ok()
+        };
+        let mut open = std::mem::take(&mut self.open_blocks);
+        for mut interval in open.extract_if(.., |interval| !is_blocked(block_key(interval))) {
+            interval.to_ms = now;
+            self.observer.blocked(interval);
+        }
+        for head in heads {
+            let Err(at) = open.binary_search_by(|open| block_key(open).cmp(&head_key(&head)))
+            else {
                 continue;
-            }
+            };
             debug!(
                 at_ms = now,
-                job = self.live.get(&head.job).map_or("?", |live| live.spec.name.as_ref()),
+                job = self.live.get(head.job).map_or("?", |live| live.spec.name.as_ref()),
                 priority = head.priority.as_str(),
                 reason = %head.reason,
                 "queue head blocked: the cycle stops here",
@@ -723,8 +882,9 @@ impl<'a> Simulation<'a> {
                 reason: head.reason.to_string(),
                 idle: self.sched.cluster().free_total(),
             };
-            self.open_blocks.insert(key, interval);
+            open.insert(at, interval);
         }
+        self.open_blocks = open;
     }
 
     fn arm_timer(&mut self) {
@@ -752,12 +912,12 @@ impl<'a> Simulation<'a> {
     /// The run stops: open intervals close, and every job still followed is reported as it is.
     fn finish(&mut self) {
         let now = self.now;
-        for (_, mut interval) in std::mem::take(&mut self.open_blocks) {
+        for mut interval in std::mem::take(&mut self.open_blocks) {
             interval.to_ms = now;
             self.observer.blocked(interval);
         }
         let live = std::mem::take(&mut self.live);
-        for (id, live) in live {
+        for (id, live) in live.into_jobs() {
             let reason = match live.phase {
                 Phase::Queued => self.sched.wait_reason(id).map(|r| r.to_string()),
                 Phase::Admitted if live.spec.flow == Flow::Legacy => {
@@ -767,5 +927,61 @@ impl<'a> Simulation<'a> {
             };
             self.emit(live, None, reason);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(id: u64) -> Box<Live> {
+        let spec = JobSpec {
+            id: JobId(id),
+            name: format!("job-{id}").into(),
+            namespace: "ns".into(),
+            domain: "ns".into(),
+            priority: Priority::Normal,
+            flow: Flow::Orchestrated,
+            pods: sparkq_core::JobPods {
+                driver: Resources::pod(1000, 1 << 30),
+                executor: Resources::pod(1000, 1 << 30),
+                executors: 1,
+            },
+            constraints: Arc::new(Constraints::default()),
+            expected_duration_ms: None,
+        };
+        Box::new(Live {
+            spec,
+            submitted_ms: 0,
+            admitted_ms: None,
+            started_ms: None,
+            run_ms: 0,
+            fail_after_ms: None,
+            phase: Phase::Queued,
+            bound: Vec::new(),
+            bound_count: 0,
+        })
+    }
+
+    #[test]
+    fn a_job_that_outlives_the_others_does_not_hold_a_slot_per_later_job() {
+        let mut jobs = LiveJobs::default();
+        jobs.insert(JobId(0), live(0));
+        // A hundred thousand later jobs come and go, a few alive at a time.
+        for id in 1..100_000u64 {
+            jobs.insert(JobId(id), live(id));
+            if id > 3 {
+                assert!(jobs.remove(JobId(id - 3)).is_some(), "job {} is found", id - 3);
+            }
+            assert!(jobs.slots.len() <= 1025, "{} slots for {} jobs", jobs.slots.len(), id);
+        }
+        // The long-lived job is still found, first by id, and the young ones after it.
+        assert_eq!(jobs.get(JobId(0)).map(|live| live.spec.id), Some(JobId(0)));
+        let ids: Vec<u64> = jobs.iter().map(|(id, _)| id.0).collect();
+        assert_eq!(ids, [0, 99_997, 99_998, 99_999]);
+        assert!(jobs.remove(JobId(0)).is_some());
+        assert!(jobs.get(JobId(0)).is_none());
+        let ids: Vec<u64> = jobs.into_jobs().map(|(id, _)| id.0).collect();
+        assert_eq!(ids, [99_997, 99_998, 99_999]);
     }
 }

@@ -198,6 +198,21 @@ fn to_ms(value: f64) -> Millis {
     value.round() as Millis
 }
 
+/// Appends `n` in decimal, as `write!(out, "{n}")` would, without the formatting machinery.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0_u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[start..].iter().map(|&digit| char::from(digit)));
+}
+
 /// What a stream of draws is for. Each purpose of each generator has its own stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
@@ -372,6 +387,9 @@ struct GeneratorRun {
     /// Time since `start` of the last Poisson arrival, in fractional ms.
     poisson_clock_ms: f64,
     pending: Option<Arrival>,
+    /// `<name>-`, then the digits of the last job drawn: each job's name is written here and
+    /// copied once into its `Arc<str>`, instead of going through `format!` and a second copy.
+    name: String,
 }
 
 impl GeneratorRun {
@@ -385,6 +403,7 @@ impl GeneratorRun {
             drawn: 0,
             poisson_clock_ms: 0.0,
             pending: None,
+            name: format!("{name}-"),
         }
     }
 
@@ -428,7 +447,7 @@ impl GeneratorRun {
             at_ms,
             spec: JobSpec {
                 id: JobId(0),
-                name: format!("{}-{index}", generator.name).into(),
+                name: self.job_name(generator, index),
                 namespace,
                 domain,
                 priority,
@@ -441,6 +460,14 @@ impl GeneratorRun {
             fail_after_ms,
         });
         Some(at_ms)
+    }
+
+    /// `<generator>-<index>`, the same string as `format!("{}-{index}", generator.name)`. Every
+    /// generated job needs one, so the prefix is kept and only the digits are written.
+    fn job_name(&mut self, generator: &Generator, index: u64) -> Arc<str> {
+        self.name.truncate(generator.name.len() + 1);
+        push_decimal(&mut self.name, index);
+        Arc::from(self.name.as_str())
     }
 
     /// The submission time of job `index`, or `None` past the end of time.
@@ -478,6 +505,20 @@ impl GeneratorRun {
                     Err(_) => median_ms,
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_decimal;
+
+    #[test]
+    fn push_decimal_writes_what_format_writes() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, 1_000_000, u64::from(u32::MAX), u64::MAX] {
+            let mut out = String::from("job-");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("job-{n}"));
         }
     }
 }
