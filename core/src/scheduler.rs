@@ -928,14 +928,18 @@ impl Scheduler {
             *pods == spec.pods
                 && (Arc::ptr_eq(constraints, &spec.constraints) || *constraints == spec.constraints)
         });
-        let still_stuck = waiting.stuck_pod.is_some_and(|pod| {
-            self.cluster.place(spec.pods.request(pod), &spec.constraints).is_none()
-        });
+        // A driver that found no node at the last try and finds none now: the job cannot fit,
+        // and one search says so. (An executor that found no node tells less: the pods placed
+        // before it took the room, so the whole job is tried.)
+        let still_stuck = || {
+            waiting.stuck_pod == Some(0)
+                && self.cluster.place(&spec.pods.driver, &spec.constraints).is_none()
+        };
         let mut stuck_pod = None;
         let outcome = match (self.quota_exceeded(spec), known_misfit) {
             (Some(name), _) => Err(WaitReason::Quota { name }),
             (None, Some((_, _, reason))) => Err(reason.clone()),
-            (None, None) if still_stuck => {
+            (None, None) if still_stuck() => {
                 stuck_pod = waiting.stuck_pod;
                 Err(reason_of(self.cluster.shortfall(&spec.pods, &spec.constraints)))
             }
