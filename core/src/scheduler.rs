@@ -517,6 +517,19 @@ impl Scheduler {
         self.fulfil(job, role, None);
     }
 
+    /// [`Scheduler::bind_reserved`] for every pod of the job still reserved, in pod order:
+    /// `bound` hears each pod's index and node.
+    pub fn bind_all_reserved(&mut self, job: JobId, mut bound: impl FnMut(u32, NodeId)) {
+        let Some(entry) = self.jobs.get_mut(&job) else { return };
+        let State::Holding(holding) = &mut entry.state else { return };
+        holding.reserved.sort_unstable();
+        for index in holding.reserved.drain(..) {
+            let (_, node, request) = &holding.pods[index];
+            self.cluster.commit_reservation(*node, request);
+            bound(index as u32, *node);
+        }
+    }
+
     /// The simulator's binding of an admitted pod on the node reserved for it: the reservation
     /// becomes the pod's request, with no capacity freed in between.
     pub fn bind_reserved(&mut self, job: JobId, pod_index: u32) -> Option<NodeId> {

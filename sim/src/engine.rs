@@ -734,7 +734,7 @@ impl<'a> Simulation<'a> {
 
     fn apply(&mut self, decision: Decision) {
         match decision {
-            Decision::Admit { job, node_ids, nodes } => {
+            Decision::Admit { job, nodes, .. } => {
                 let Some(live) = self.live.get_mut(job) else { return };
                 debug!(
                     at_ms = self.now,
@@ -747,11 +747,10 @@ impl<'a> Simulation<'a> {
                 );
                 live.admitted_ms = Some(self.now);
                 live.phase = Phase::Admitted;
-                for index in 0..node_ids.len() as u32 {
-                    let node = self.sched.bind_reserved(job, index);
-                    live.bound[index as usize] = node;
-                    live.bound_count += u32::from(node.is_some());
-                }
+                self.sched.bind_all_reserved(job, |index, node| {
+                    live.bound[index as usize] = Some(node);
+                    live.bound_count += 1;
+                });
                 self.maybe_start(job);
             }
             Decision::Cancel { job, reason } => {

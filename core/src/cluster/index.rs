@@ -126,6 +126,14 @@ impl Offer {
         }
     }
 
+    /// Whether every amount and the key are at least those of `other`.
+    fn covers(&self, other: &Offer) -> bool {
+        self.cpu_millis >= other.cpu_millis
+            && self.pods >= other.pods
+            && self.memory_bytes >= other.memory_bytes
+            && self.key_max >= other.key_max
+    }
+
     fn could_hold(&self, want: Want) -> bool {
         self.cpu_millis >= want.cpu_millis
             && self.memory_bytes >= want.memory_bytes
@@ -180,7 +188,20 @@ impl ClassIndex {
     /// Rewrites a slot's offer and the path above it.
     pub fn set(&mut self, slot: usize, offer: Offer) {
         let mut at = self.width + slot;
-        self.tree[at] = offer;
+        let old = std::mem::replace(&mut self.tree[at], offer);
+        if offer.covers(&old) {
+            // The node offers at least what it did (a pod left it): each entry above only
+            // needs to take the new maxima in, without looking at the other side.
+            while at > 1 {
+                at /= 2;
+                let joined = Offer::join(self.tree[at], offer);
+                if self.tree[at] == joined {
+                    break;
+                }
+                self.tree[at] = joined;
+            }
+            return;
+        }
         while at > 1 {
             at /= 2;
             let joined = Offer::join(self.tree[2 * at], self.tree[2 * at + 1]);
