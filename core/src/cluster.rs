@@ -167,6 +167,9 @@ pub struct Cluster {
     class_of_shape: BTreeMap<ClassShape, usize>,
     /// Bumped whenever nodes are added, removed, or change shape or schedulability.
     node_epoch: u64,
+    /// Kept for their capacity between placements of many pods: candidates per class.
+    heaps: Vec<BinaryHeap<(Key, NodeId, u32)>>,
+    found: Vec<(Key, NodeId)>,
 }
 
 impl Cluster {
@@ -179,6 +182,8 @@ impl Cluster {
             classes: Vec::new(),
             class_of_shape: BTreeMap::new(),
             node_epoch: 0,
+            heaps: Vec::new(),
+            found: Vec::new(),
         }
     }
 
@@ -401,13 +406,12 @@ impl Cluster {
             return Err(Misfit { shortfall: self.shortfall(pods, constraints), pod: Some(0) });
         };
         self.reserve(driver, &pods.driver);
-        match self.place_many(&pods.executor, pods.executors, constraints) {
-            Ok(executors) => {
-                let mut nodes = Vec::with_capacity(pods.pod_count() as usize);
-                nodes.push(driver);
-                for id in executors {
+        let mut nodes = Vec::with_capacity(pods.pod_count() as usize);
+        nodes.push(driver);
+        match self.place_many(&pods.executor, pods.executors, constraints, &mut nodes) {
+            Ok(()) => {
+                for &id in &nodes[1..] {
                     self.reserve(id, &pods.executor);
-                    nodes.push(id);
                 }
                 Ok(Placement { nodes })
             }
@@ -424,16 +428,17 @@ impl Cluster {
     /// search per class for its `count` best fitting nodes, then the pods are handed out from
     /// those. Nodes outside that set rank below every node in it and only lose room while the
     /// pods are handed out, so as long as one node of the set is untouched the class's best
-    /// node is in the set; and `count` pods touch at most `count` nodes. `Err` says how many
-    /// pods found a node before one did not.
+    /// node is in the set; and `count` pods touch at most `count` nodes. The nodes are pushed
+    /// onto `chosen`; `Err` says how many pods found a node before one did not.
     fn place_many(
-        &self,
+        &mut self,
         request: &Resources,
         count: u32,
         constraints: &Constraints,
-    ) -> Result<Vec<NodeId>, u32> {
+        chosen: &mut Vec<NodeId>,
+    ) -> Result<(), u32> {
         if count == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let want = Want::new(
             request.cpu_millis,
@@ -442,20 +447,44 @@ impl Cluster {
             !request.extended.is_empty(),
         );
         // Per eligible class, its candidates by current key, with how many pods each has taken.
-        let mut classes: Vec<BinaryHeap<(Key, NodeId, u32)>> = Vec::new();
+        // The buffers are kept between calls for their capacity.
+        let (mut heaps, mut found) =
+            (std::mem::take(&mut self.heaps), std::mem::take(&mut self.found));
+        let mut classes = 0;
         for class in &self.classes {
             if !self.class_admits(class, request, constraints) {
                 continue;
             }
-            let top = class.index.top(want, count as usize, |id| {
+            let accept = |id| {
                 let node = self.node(id);
                 node.fits(request).then(|| Self::index_key(self.rule, node.order_key, node.rank))
-            });
-            if !top.is_empty() {
-                classes.push(top.into_iter().map(|(key, id)| (key, id, 0)).collect());
+            };
+            class.index.top(want, count as usize, accept, &mut found);
+            if found.is_empty() {
+                continue;
             }
+            if heaps.len() == classes {
+                heaps.push(BinaryHeap::new());
+            }
+            heaps[classes].extend(found.drain(..).map(|(key, id)| (key, id, 0)));
+            classes += 1;
         }
-        let mut chosen = Vec::with_capacity(count as usize);
+        let outcome = self.hand_out(&mut heaps[..classes], request, count, chosen);
+        for heap in &mut heaps {
+            heap.clear();
+        }
+        (self.heaps, self.found) = (heaps, found);
+        outcome
+    }
+
+    /// Hands `count` pods of `request` out to the candidates of each class, best node first.
+    fn hand_out(
+        &self,
+        classes: &mut [BinaryHeap<(Key, NodeId, u32)>],
+        request: &Resources,
+        count: u32,
+        chosen: &mut Vec<NodeId>,
+    ) -> Result<(), u32> {
         for placed in 0..count {
             let pick = if classes.len() == 1 {
                 Some(0).filter(|_| !classes[0].is_empty())
@@ -486,7 +515,7 @@ impl Cluster {
                 classes[at].push((Self::index_key(self.rule, order_key, node.rank), id, taken));
             }
         }
-        Ok(chosen)
+        Ok(())
     }
 
     /// Whether a node of score and rank `a` goes before one of `b` under the placement rule.

@@ -318,7 +318,7 @@ impl Lane {
 }
 
 /// Per-lane progress inside one cycle.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct LaneCycle {
     /// `best-effort` and `backfill`: the last job tried, to resume after it.
     cursor: Option<(usize, QueueKey)>,
@@ -327,7 +327,7 @@ struct LaneCycle {
     done: bool,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Shadow {
     head: JobId,
     head_name: Arc<str>,
@@ -346,6 +346,11 @@ pub struct Scheduler {
     jobs: BTreeMap<JobId, Box<Entry>>,
     lanes: BTreeMap<Arc<str>, Lane>,
     last_lane: Option<Arc<str>>,
+    /// Kept between cycles for their capacity: the lanes of a cycle and whose turn it is.
+    rotation: Vec<(Arc<str>, LaneCycle)>,
+    turns: VecDeque<usize>,
+    /// The name of the one lane under `queue_scope: cluster`, shared by every job.
+    cluster_lane: Arc<str>,
     next_seq: u64,
     /// Bumped whenever capacity or quota is freed: a job that failed at the current epoch
     /// cannot fit now either.
@@ -378,6 +383,9 @@ impl Scheduler {
             jobs: BTreeMap::new(),
             lanes: BTreeMap::new(),
             last_lane: None,
+            rotation: Vec::new(),
+            turns: VecDeque::new(),
+            cluster_lane: Arc::from(CLUSTER_LANE),
             next_seq: 0,
             capacity_epoch: 0,
             checked_node_epoch: 0,
@@ -786,19 +794,23 @@ impl Scheduler {
         // 2. Heads blocked past the timeout go back to the end of their queue, or are cancelled.
         self.expire_heads(now, &mut decisions);
 
-        // 3. Lanes take turns, one step each, until every lane is blocked or empty.
-        let mut turns: VecDeque<Arc<str>> = self.lanes_in_rotation();
-        let mut progress: BTreeMap<Arc<str>, LaneCycle> = BTreeMap::new();
-        while let Some(lane) = turns.pop_front() {
-            let state = progress.entry(lane.clone()).or_default();
+        // 3. Lanes take turns, one step each, until every lane is blocked or empty. Each lane
+        // waits in `turns` at most once, by its place in `rotation`. Both lists are kept
+        // between cycles so that a cycle allocates nothing of its own.
+        let mut rotation = std::mem::take(&mut self.rotation);
+        let mut turns = std::mem::take(&mut self.turns);
+        self.lanes_in_rotation(&mut rotation);
+        turns.extend(0..rotation.len());
+        while let Some(at) = turns.pop_front() {
+            let (lane, state) = &mut rotation[at];
             if state.done {
                 continue;
             }
-            match self.step(&lane, state, now) {
+            match self.step(lane, state, now) {
                 Some(decision) => {
                     decisions.push(decision);
                     self.last_lane = Some(lane.clone());
-                    turns.push_back(lane);
+                    turns.push_back(at);
                 }
                 None => state.done = true,
             }
@@ -806,30 +818,29 @@ impl Scheduler {
 
         // 4. Lanes left with nothing admissible stay settled until capacity or their queue moves.
         let epoch = self.capacity_epoch;
-        for (name, _) in progress {
+        for (name, _) in rotation.drain(..) {
             if let Some(lane) = self.lanes.get_mut(&name) {
                 lane.settled_epoch = Some(epoch);
             }
         }
+        (self.rotation, self.turns) = (rotation, turns);
         self.lanes.retain(|_, lane| !lane.is_empty() || lane.blocked.is_some());
         decisions
     }
 
-    fn lanes_in_rotation(&self) -> VecDeque<Arc<str>> {
+    /// Fills `rotation` with the lanes that may admit: those after the one that admitted last,
+    /// then the others.
+    fn lanes_in_rotation(&self, rotation: &mut Vec<(Arc<str>, LaneCycle)>) {
         let epoch = self.capacity_epoch;
         let ready = |lane: &Lane| !lane.is_empty() && lane.settled_epoch != Some(epoch);
         let after_last = |name: &Arc<str>| self.last_lane.as_ref().is_some_and(|last| name > last);
-        // The lanes after the one that admitted last, then the others: no allocation when no
-        // lane is ready, as in most cycles.
-        let mut turns = VecDeque::new();
         for after in [true, false] {
             for (name, lane) in &self.lanes {
                 if ready(lane) && after_last(name) == after {
-                    turns.push_back(name.clone());
+                    rotation.push((name.clone(), LaneCycle::default()));
                 }
             }
         }
-        turns
     }
 
     /// One step of one lane: the next admission, or `None` when the lane can admit no more.
@@ -1121,7 +1132,7 @@ impl Scheduler {
 
     fn lane_of(&self, spec: &JobSpec) -> Arc<str> {
         match self.config.queue_scope {
-            QueueScope::Cluster => Arc::from(CLUSTER_LANE),
+            QueueScope::Cluster => self.cluster_lane.clone(),
             QueueScope::Namespace => spec.namespace.clone(),
         }
     }

@@ -232,45 +232,45 @@ impl ClassIndex {
     }
 
     /// The `k` nodes with the highest keys among those `accept` takes, best first (fewer when
-    /// fewer fit): the same search as [`ClassIndex::best`], pruning against the `k`-th best
-    /// node found so far.
+    /// fewer fit), into `found`: the same search as [`ClassIndex::best`], pruning against the
+    /// `k`-th best node found so far.
     pub fn top(
         &self,
         want: Want,
         k: usize,
         accept: impl Fn(NodeId) -> Option<Key>,
-    ) -> Vec<(Key, NodeId)> {
+        found: &mut Vec<(Key, NodeId)>,
+    ) {
+        found.clear();
         if k == 0 {
-            return Vec::new();
+            return;
         }
         if k <= SMALL_K {
             // The candidates so far, best first, in a sorted array: cheaper than a heap for
             // the few executors most jobs have.
-            let mut found: Vec<(Key, NodeId)> = Vec::with_capacity(k + 1);
             self.search(want, accept, |key, id| {
                 let at = found.partition_point(|(other, _)| *other > key);
                 found.insert(at, (key, id));
                 found.truncate(k);
                 if found.len() == k { found[k - 1].0 } else { Key::NONE }
             });
-            return found;
+            return;
         }
         // The candidates so far, the worst on top.
-        let mut found: BinaryHeap<Reverse<(Key, NodeId)>> =
+        let mut heap: BinaryHeap<Reverse<(Key, NodeId)>> =
             BinaryHeap::with_capacity(k.min(self.len) + 1);
         self.search(want, accept, |key, id| {
-            found.push(Reverse((key, id)));
-            if found.len() > k {
-                found.pop();
+            heap.push(Reverse((key, id)));
+            if heap.len() > k {
+                heap.pop();
             }
-            match found.peek() {
-                Some(Reverse((worst, _))) if found.len() == k => *worst,
+            match heap.peek() {
+                Some(Reverse((worst, _))) if heap.len() == k => *worst,
                 _ => Key::NONE,
             }
         });
-        let mut best: Vec<(Key, NodeId)> = found.into_iter().map(|Reverse(entry)| entry).collect();
-        best.sort_unstable_by(|a, b| b.cmp(a));
-        best
+        found.extend(heap.into_iter().map(|Reverse(entry)| entry));
+        found.sort_unstable_by(|a, b| b.cmp(a));
     }
 
     /// Depth-first search for fitting nodes with keys above a bar. `keep` takes each fitting
