@@ -725,6 +725,13 @@ impl Scheduler {
     /// The heads at which the last cycle stopped, lane by lane.
     pub fn blocked_heads(&self) -> Vec<BlockedHead> {
         let mut heads = Vec::new();
+        self.blocked_heads_into(&mut heads);
+        heads
+    }
+
+    /// [`Scheduler::blocked_heads`] into a list the caller keeps from call to call.
+    pub fn blocked_heads_into(&self, heads: &mut Vec<BlockedHead>) {
+        heads.clear();
         for (name, lane) in &self.lanes {
             let Some(job) = lane.blocked else { continue };
             let Some(entry) = self.jobs.get(&job) else { continue };
@@ -742,7 +749,6 @@ impl Scheduler {
                 reason: waiting.reason.clone().unwrap_or(WaitReason::Fragmented),
             });
         }
-        heads
     }
 
     /// The next instant at which a blocked head reaches its timeout, if one is set.
@@ -787,12 +793,18 @@ impl Scheduler {
     /// One scheduling cycle at `now`.
     pub fn cycle(&mut self, now: Millis) -> Vec<Decision> {
         let mut decisions = Vec::new();
+        self.cycle_into(now, &mut decisions);
+        decisions
+    }
 
+    /// [`Scheduler::cycle`], adding the decisions to a list the caller keeps from cycle to
+    /// cycle.
+    pub fn cycle_into(&mut self, now: Millis, decisions: &mut Vec<Decision>) {
         // 1. Queued jobs that can no longer fit anywhere leave the queue.
-        self.reject_impossible(&mut decisions);
+        self.reject_impossible(decisions);
 
         // 2. Heads blocked past the timeout go back to the end of their queue, or are cancelled.
-        self.expire_heads(now, &mut decisions);
+        self.expire_heads(now, decisions);
 
         // 3. Lanes take turns, one step each, until every lane is blocked or empty. Each lane
         // waits in `turns` at most once, by its place in `rotation`. Both lists are kept
@@ -825,7 +837,6 @@ impl Scheduler {
         }
         (self.rotation, self.turns) = (rotation, turns);
         self.lanes.retain(|_, lane| !lane.is_empty() || lane.blocked.is_some());
-        decisions
     }
 
     /// Fills `rotation` with the lanes that may admit: those after the one that admitted last,

@@ -296,6 +296,9 @@ struct Simulation<'a> {
     /// The intervals still open, one per blocked queue head, sorted by (namespace, job): the
     /// order in which they close when the run stops. A handful at most, so a sorted `Vec`.
     open_blocks: Vec<BlockedInterval>,
+    /// Kept from instant to instant for their capacity: the cycle's decisions, the blocked heads.
+    decisions: Vec<Decision>,
+    heads: Vec<BlockedHead>,
     /// The emptied `bound` lists of ended jobs, for jobs yet to arrive: one allocation less
     /// per job. Never more than the most jobs live at once.
     spare_bound: Vec<Vec<Option<NodeId>>>,
@@ -333,6 +336,8 @@ impl<'a> Simulation<'a> {
             background_bound: BTreeMap::new(),
             pool_next: BTreeMap::new(),
             open_blocks: Vec::new(),
+            decisions: Vec::new(),
+            heads: Vec::new(),
             spare_bound: Vec::new(),
             legacy_domains: std::collections::BTreeSet::new(),
             jobs_seen: 0,
@@ -417,11 +422,13 @@ impl<'a> Simulation<'a> {
         self.bind_pending();
 
         // 6. One scheduling cycle.
-        let decisions = self.sched.cycle(self.now);
+        let mut decisions = std::mem::take(&mut self.decisions);
+        self.sched.cycle_into(self.now, &mut decisions);
         self.cycles += 1;
-        for decision in decisions {
+        for decision in decisions.drain(..) {
             self.apply(decision);
         }
+        self.decisions = decisions;
         if self.options.check_invariants {
             self.check_invariants();
         }
@@ -841,7 +848,8 @@ impl<'a> Simulation<'a> {
     /// Opens an interval for each queue head newly blocked, and closes those no longer blocked,
     /// in (namespace, job) order.
     fn track_blocked(&mut self) {
-        let mut heads = self.sched.blocked_heads();
+        let mut heads = std::mem::take(&mut self.heads);
+        self.sched.blocked_heads_into(&mut heads);
         // One head per lane, so keys are unique; the scheduler lists lanes in order already,
         // which makes this sort a linear check.
         heads.sort_unstable_by(|a, b| head_key(a).cmp(&head_key(b)));
@@ -849,6 +857,7 @@ impl<'a> Simulation<'a> {
         if heads.len() == self.open_blocks.len()
             && heads.iter().zip(&self.open_blocks).all(|(h, open)| head_key(h) == block_key(open))
         {
+            self.heads = heads;
             return;
         }
         let now = self.now;
@@ -860,7 +869,7 @@ impl<'a> Simulation<'a> {
             interval.to_ms = now;
             self.observer.blocked(interval);
         }
-        for head in heads {
+        for head in heads.drain(..) {
             let Err(at) = open.binary_search_by(|open| block_key(open).cmp(&head_key(&head)))
             else {
                 continue;
@@ -884,6 +893,7 @@ impl<'a> Simulation<'a> {
             open.insert(at, interval);
         }
         self.open_blocks = open;
+        self.heads = heads;
     }
 
     fn arm_timer(&mut self) {
