@@ -1,11 +1,12 @@
 //! Jobs simulated per second, and peak memory, on a generated day-scale workload.
 //!
 //! `cargo bench -p sparkq-sim --bench throughput [-- JOBS]` (default 1,000,000 jobs over 1,000
-//! nodes). Every figure is reported beside a baseline measured in the same run: drawing the
+//! nodes). Every figure is reported beside a baseline measured just before it: drawing the
 //! same arrivals without simulating them, so the ratio says what scheduling costs on top of
-//! producing the workload. Peak memory comes from a counting allocator; it is measured at a
-//! tenth of the jobs too, to show that it follows the jobs waiting and running, not the jobs
-//! already finished.
+//! producing the workload. The full size runs three times per policy, and the best run is
+//! reported too. Peak memory comes from a counting allocator; it is measured at a tenth of the
+//! jobs too, to show that it follows the jobs waiting and running, not the jobs already
+//! finished.
 //!
 //! Then the real traces of `../shared/data/` (skipped with a message when absent): each is
 //! read, then simulated under `strict`, and the simulation's time is given beside the time to
@@ -105,39 +106,58 @@ fn main() {
     }
 }
 
+/// How many times the full-size workload is run per policy: this machine's timings vary from
+/// run to run, and interference only ever adds time, so the best run is the one to compare.
+const REPEATS: usize = 3;
+
 fn generated(jobs: u64, policies: &[Policy]) {
-    let scenario = Scenario::from_yaml(&workload(jobs), "bench.yaml").expect("bench scenario");
-
-    let started = Instant::now();
-    let drawn = scenario.arrivals().count();
-    let baseline_s = started.elapsed().as_secs_f64();
-    println!("baseline: drawing {drawn} arrivals took {baseline_s:.2} s");
-
     for &policy in policies {
-        for fraction in [10, 1] {
-            let n = jobs / fraction;
-            let scenario = Scenario::from_yaml(&workload(n), "bench.yaml").expect("bench scenario");
-            let before = CURRENT.load(Ordering::Relaxed);
-            PEAK.store(before, Ordering::Relaxed);
-            let options = RunOptions { policy: Some(policy), ..RunOptions::default() };
-            let mut tally = Tally::default();
-            let started = Instant::now();
-            let outcome = run(&scenario, &options, &mut tally);
-            let elapsed = started.elapsed().as_secs_f64();
-            let peak_mib = (PEAK.load(Ordering::Relaxed) - before) as f64 / (1 << 20) as f64;
-            let mean_wait_s = tally.wait_ms_total as f64 / tally.jobs.max(1) as f64 / 1000.0;
+        // A tenth of the jobs once, for the memory comparison; then the full size, each run
+        // beside a baseline drawn just before it.
+        one_run(policy, jobs / 10);
+        let mut best: Option<(f64, f64)> = None;
+        for _ in 0..REPEATS {
+            let (elapsed, ratio) = one_run(policy, jobs);
+            if best.is_none_or(|(fastest, _)| elapsed < fastest) {
+                best = Some((elapsed, ratio));
+            }
+        }
+        if let Some((elapsed, ratio)) = best {
             println!(
-                "{policy:<11} {n:>8} jobs: {elapsed:6.2} s, {:>9.0} jobs/s, {:5.1}x baseline per job, \
-                 peak heap {peak_mib:7.1} MiB, {} cycles, {} succeeded, mean wait {mean_wait_s:.0} s, \
-                 simulated {:.1} days",
-                n as f64 / elapsed,
-                (elapsed / n as f64) / (baseline_s / drawn as f64),
-                outcome.cycles,
-                tally.succeeded,
-                outcome.end_ms as f64 / 86_400_000.0,
+                "{policy:<11} {jobs:>8} jobs: best of {REPEATS}: {elapsed:.2} s, {ratio:.1}x baseline per job"
             );
         }
     }
+}
+
+/// Draws the workload's arrivals alone (the baseline), then simulates it; prints both and
+/// returns the simulation's seconds and its cost per job relative to the baseline's.
+fn one_run(policy: Policy, n: u64) -> (f64, f64) {
+    let scenario = Scenario::from_yaml(&workload(n), "bench.yaml").expect("bench scenario");
+    let started = Instant::now();
+    let drawn = scenario.arrivals().count();
+    let baseline_s = started.elapsed().as_secs_f64();
+
+    let before = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let options = RunOptions { policy: Some(policy), ..RunOptions::default() };
+    let mut tally = Tally::default();
+    let started = Instant::now();
+    let outcome = run(&scenario, &options, &mut tally);
+    let elapsed = started.elapsed().as_secs_f64();
+    let peak_mib = (PEAK.load(Ordering::Relaxed) - before) as f64 / (1 << 20) as f64;
+    let mean_wait_s = tally.wait_ms_total as f64 / tally.jobs.max(1) as f64 / 1000.0;
+    let ratio = (elapsed / n as f64) / (baseline_s / drawn as f64);
+    println!(
+        "{policy:<11} {n:>8} jobs: {elapsed:6.2} s, {:>9.0} jobs/s, {ratio:5.1}x baseline per job \
+         (baseline {baseline_s:.2} s), peak heap {peak_mib:7.1} MiB, {} cycles, {} succeeded, \
+         mean wait {mean_wait_s:.0} s, simulated {:.1} days",
+        n as f64 / elapsed,
+        outcome.cycles,
+        tally.succeeded,
+        outcome.end_ms as f64 / 86_400_000.0,
+    );
+    (elapsed, ratio)
 }
 
 /// `../shared/data/`, beside the workspace.
