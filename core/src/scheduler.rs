@@ -941,12 +941,6 @@ impl Scheduler {
     }
 
     /// Reserves the job's pods if its quota allows and they fit now; otherwise records why not.
-    ///
-    /// TODO(#2): a million generated jobs take about 6.9 s under `strict` in the throughput
-    /// benchmark, against a target of 5 s. A third of that is placement, and a third of the
-    /// placements are undone because a blocked head that fits in sum fails part-way through its
-    /// executors. What is missing is a cheap way to tell, without placing them one by one, that
-    /// the executors cannot all be placed; with it, such a head fails at once.
     fn try_reserve(&mut self, job: JobId) -> Result<Vec<NodeId>, ()> {
         let epoch = self.capacity_epoch;
         let entry = self.jobs.get(&job).ok_or(())?;
