@@ -879,13 +879,18 @@ impl Controller {
         let mut admitted = Vec::new();
         for decision in decisions {
             match decision {
-                Decision::Admit { job, nodes, .. } => {
+                Decision::Admit { job, nodes } => {
+                    let driver_node = nodes
+                        .first()
+                        .and_then(|&id| self.scheduler.cluster().node_name(id))
+                        .cloned()
+                        .unwrap_or_else(|| "".into());
                     let Some(key) = self.by_id.get(&job).cloned() else { continue };
                     let Some(record) = self.jobs.get_mut(&key) else { continue };
                     record.state = JobState::Admitted;
                     let priority = record.spec.as_ref().map_or(Priority::Normal, |s| s.priority);
                     let waited = now.saturating_sub(record.status.enqueued_at.unwrap_or(now));
-                    info!(job = %key.1, namespace = %key.0, %priority, driver_node = %nodes.first().map_or("", |n| n), wait_ms = waited, "admitted");
+                    info!(job = %key.1, namespace = %key.0, %priority, %driver_node, wait_ms = waited, "admitted");
                     self.metrics
                         .admissions
                         .get_or_create(&labels([

@@ -205,6 +205,11 @@ impl Cluster {
         self.nodes[id.0 as usize].as_ref().expect("node id refers to a live node")
     }
 
+    /// The name of the node behind an id, if it is still there.
+    pub fn node_name(&self, id: NodeId) -> Option<&Arc<str>> {
+        self.nodes.get(id.0 as usize)?.as_ref().map(|node| &node.spec.name)
+    }
+
     /// Every node, by name.
     pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &NodeState)> + '_ {
         self.by_name.values().map(|&id| (id, self.node(id)))

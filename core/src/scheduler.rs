@@ -213,8 +213,9 @@ pub enum Submission {
 /// A decision of one scheduling cycle, for the caller to carry out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// Launch the job: its pods are reserved on these nodes (index 0 is the driver).
-    Admit { job: JobId, nodes: Vec<Arc<str>>, node_ids: Vec<NodeId> },
+    /// Launch the job: its pods are reserved on these nodes (index 0 is the driver); their
+    /// names are in [`Scheduler::cluster`].
+    Admit { job: JobId, nodes: Vec<NodeId> },
     /// The job waited at the head too long, too many times.
     Cancel { job: JobId, reason: String },
     /// The job can no longer fit on the cluster (nodes went away).
@@ -1018,8 +1019,7 @@ impl Scheduler {
         charge_quotas(&self.config.quotas, &mut self.quota_used, &entry.spec, 1);
         let (lane, priority) = (entry.lane.clone(), entry.spec.priority);
         self.unqueue(&lane, priority, key);
-        let names = nodes.iter().map(|&id| self.cluster.node(id).spec.name.clone()).collect();
-        Decision::Admit { job, nodes: names, node_ids: nodes }
+        Decision::Admit { job, nodes }
     }
 
     /// The queue whose head is tried next under `weighted`, and the round-robin credits as they

@@ -749,7 +749,10 @@ impl<'a> Simulation<'a> {
                     namespace = %live.spec.namespace,
                     priority = live.spec.priority.as_str(),
                     waited_ms = self.now.saturating_sub(live.submitted_ms),
-                    ?nodes,
+                    nodes = ?nodes
+                        .iter()
+                        .filter_map(|&id| self.sched.cluster().node_name(id))
+                        .collect::<Vec<_>>(),
                     "admitted: driver and executors reserved",
                 );
                 live.admitted_ms = Some(self.now);
