@@ -246,9 +246,9 @@ struct Waiting {
     reason: Option<WaitReason>,
     /// The capacity epoch at which it last failed to fit: no need to try again before it moves.
     failed_epoch: Option<u64>,
-    /// The pod that found no node at the last try. While that pod alone finds none, the whole
-    /// job cannot fit either, and a single search says so.
-    stuck_pod: Option<u32>,
+    /// The driver found no node at the last try. While it alone finds none, the whole job
+    /// cannot fit either, and a single search says so.
+    driver_stuck: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -325,7 +325,6 @@ struct LaneCycle {
     cursor: Option<(usize, QueueKey)>,
     /// `backfill`: the reserved head and the cluster as it will be at its shadow time.
     shadow: Option<Shadow>,
-    done: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -526,8 +525,9 @@ impl Scheduler {
         self.fulfil(job, role, None);
     }
 
-    /// [`Scheduler::bind_reserved`] for every pod of the job still reserved, in pod order:
-    /// `bound` hears each pod's index and node.
+    /// The simulator's binding of an admitted job's pods on the nodes reserved for them, in
+    /// pod order: each reservation becomes the pod's request, with no capacity freed in
+    /// between, and `bound` hears each pod's index and node.
     pub fn bind_all_reserved(&mut self, job: JobId, mut bound: impl FnMut(u32, NodeId)) {
         let Some(entry) = self.jobs.get_mut(&job) else { return };
         let State::Holding(holding) = &mut entry.state else { return };
@@ -537,18 +537,6 @@ impl Scheduler {
             self.cluster.commit_reservation(*node, request);
             bound(index as u32, *node);
         }
-    }
-
-    /// The simulator's binding of an admitted pod on the node reserved for it: the reservation
-    /// becomes the pod's request, with no capacity freed in between.
-    pub fn bind_reserved(&mut self, job: JobId, pod_index: u32) -> Option<NodeId> {
-        let entry = self.jobs.get_mut(&job)?;
-        let State::Holding(holding) = &mut entry.state else { return None };
-        let at = holding.reserved.iter().position(|&i| i == pod_index as usize)?;
-        let index = holding.reserved.swap_remove(at);
-        let (_, node, request) = &holding.pods[index];
-        self.cluster.commit_reservation(*node, request);
-        Some(*node)
     }
 
     pub fn job_started(&mut self, job: JobId, now: Millis) {
@@ -608,7 +596,7 @@ impl Scheduler {
         if let State::Waiting(waiting) = &mut entry.state {
             let key = waiting.key;
             waiting.failed_epoch = None;
-            waiting.stuck_pod = None;
+            waiting.driver_stuck = false;
             let lane_name = entry.lane.clone();
             if let Some(lane) = self.lanes.get_mut(&lane_name) {
                 lane.queues[old.index()].remove(&key);
@@ -816,16 +804,11 @@ impl Scheduler {
         turns.extend(0..rotation.len());
         while let Some(at) = turns.pop_front() {
             let (lane, state) = &mut rotation[at];
-            if state.done {
-                continue;
-            }
-            match self.step(lane, state, now) {
-                Some(decision) => {
-                    decisions.push(decision);
-                    self.last_lane = Some(lane.clone());
-                    turns.push_back(at);
-                }
-                None => state.done = true,
+            // A lane with nothing more to admit leaves the rotation.
+            if let Some(decision) = self.step(lane, state, now) {
+                decisions.push(decision);
+                self.last_lane = Some(lane.clone());
+                turns.push_back(at);
             }
         }
 
@@ -962,20 +945,20 @@ impl Scheduler {
         // and one search says so. (An executor that found no node tells less: the pods placed
         // before it took the room, so the whole job is tried.)
         let still_stuck = || {
-            waiting.stuck_pod == Some(0)
+            waiting.driver_stuck
                 && self.cluster.place(&spec.pods.driver, &spec.constraints).is_none()
         };
-        let mut stuck_pod = None;
+        let mut driver_stuck = false;
         let outcome = match (self.quota_exceeded(spec), known_misfit) {
             (Some(name), _) => Err(WaitReason::Quota { name }),
             (None, Some((_, _, reason))) => Err(reason.clone()),
             (None, None) if still_stuck() => {
-                stuck_pod = waiting.stuck_pod;
+                driver_stuck = true;
                 Err(reason_of(self.cluster.shortfall(&spec.pods, &spec.constraints)))
             }
             (None, None) => self.cluster.reserve_job(&spec.pods, &spec.constraints).map_err(
                 |Misfit { shortfall, pod }| {
-                    stuck_pod = pod;
+                    driver_stuck = pod == Some(0);
                     let reason = reason_of(shortfall);
                     self.failed_shapes.push((
                         spec.pods.clone(),
@@ -994,7 +977,7 @@ impl Scheduler {
                 {
                     waiting.reason = Some(reason);
                     waiting.failed_epoch = Some(epoch);
-                    waiting.stuck_pod = stuck_pod;
+                    waiting.driver_stuck = driver_stuck;
                 }
                 Err(())
             }
@@ -1147,7 +1130,8 @@ impl Scheduler {
         let lane = self.lanes.entry(lane_name.clone()).or_default();
         lane.queues[spec.priority.index()].insert(key, spec.id);
         lane.settled_epoch = None;
-        let waiting = Waiting { key, retries, reason: None, failed_epoch: None, stuck_pod: None };
+        let waiting =
+            Waiting { key, retries, reason: None, failed_epoch: None, driver_stuck: false };
         self.jobs.insert(
             spec.id,
             Box::new(Entry { spec, lane: lane_name, state: State::Waiting(waiting) }),

@@ -310,11 +310,11 @@ impl ClassIndex {
             }
             // The child with the higher key is pushed last, so it is searched first.
             let Some([left, right]) = tree.get(2 * at..2 * at + 2) else { continue };
-            let left_first = left.key_max.wide() >= right.key_max.wide();
+            let left_first = left.key_max >= right.key_max;
             let (first, second) = if left_first { (left, right) } else { (right, left) };
             let first_at = 2 * at + usize::from(!left_first);
             for (entry, child) in [(second, first_at ^ 1), (first, first_at)] {
-                if entry.key_max.wide() > bar.wide() && entry.could_hold(want) {
+                if entry.key_max > bar && entry.could_hold(want) {
                     stack[depth] = child;
                     depth += 1;
                 }
